@@ -1,0 +1,10 @@
+"""Output formats for `torchready lint`: one small module per format."""
+
+FORMATS = ("text", "json")
+
+
+def render(name: str, run, stream, **options) -> None:
+    import importlib
+
+    module = importlib.import_module(f"lint.formats.{name}_format")
+    module.render(run, stream, **options)

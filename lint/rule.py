@@ -1,0 +1,97 @@
+"""The shape of a rule: metadata, documentation, examples, and the visitor that finds hazards.
+
+A rule is a libcst `BatchableCSTVisitor` (all rules of a run share one traversal). It carries its
+stable code and name, a one-line summary, its documentation in the class docstring (ruff's
+sections: What it does / Why is this bad / Example / Use instead / Fix safety / Known false
+positives), and VALID/INVALID examples that the test suite runs and `torchready explain` prints.
+Rules report a node with a message and optionally a fix; the engine turns nodes into positions
+and fixes into text edits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Sequence
+
+import libcst as cst
+
+from lint.types import Applicability, Severity
+
+if TYPE_CHECKING:
+    from lint.context import FileContext
+
+
+@dataclass(frozen=True)
+class Valid:
+    code: str
+
+
+@dataclass(frozen=True)
+class Invalid:
+    code: str
+    # The fixed source after applying this rule's fixes (safe and unsafe); None when the rule
+    # offers no fix for this example.
+    expected_fix: str | None = None
+    # How many findings the example holds (most hold one).
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Replace `node`'s source with `code`."""
+
+    node: cst.CSTNode
+    code: str
+
+
+@dataclass(frozen=True)
+class InsertBefore:
+    """Insert `code` (whole lines, already indented) before the line where `node` starts."""
+
+    node: cst.CSTNode
+    code: str
+
+
+@dataclass(frozen=True)
+class InsertImport:
+    """Ensure `from module import name` exists at the top of the file."""
+
+    module: str
+    name: str
+
+
+FixPart = Replace | InsertBefore | InsertImport
+
+
+@dataclass(frozen=True)
+class FixSpec:
+    title: str
+    parts: tuple[FixPart, ...]
+    applicability: Applicability = Applicability.SAFE
+
+
+class Rule(cst.BatchableCSTVisitor):
+    CODE: ClassVar[str]
+    NAME: ClassVar[str]
+    SUMMARY: ClassVar[str]
+    SEVERITY: ClassVar[Severity] = Severity.ERROR
+    # Which fixes the rule can offer (None: never). Shown by `torchready rules`.
+    FIX: ClassVar[Applicability | None] = None
+    # A file that contains none of these substrings cannot hold this rule's hazards
+    # (a cheap pre-filter before parsing, as TorchFix does with "torch").
+    NEEDS_TEXT: ClassVar[Sequence[str]] = ("torch", "nn.")
+    VALID: ClassVar[Sequence[Valid]] = ()
+    INVALID: ClassVar[Sequence[Invalid]] = ()
+
+    def __init__(self, context: "FileContext") -> None:
+        super().__init__()
+        self.context = context
+
+    def report(self, node: cst.CSTNode, message: str, fix: FixSpec | None = None) -> None:
+        self.context.add_report(self, node, message, fix)
+
+    @classmethod
+    def documentation(cls) -> str:
+        return textwrap.dedent(inspect.getdoc(cls) or "").strip()

@@ -1,0 +1,101 @@
+"""The data every part of torchready speaks: diagnostics, fixes and their text edits.
+
+Fixes are text edits (range + new text) computed once in the engine, so the command line, the
+language server, SARIF and the conversion reports all reuse the same data. Lines and columns are
+1-based; `end_column` is exclusive, like ruff's JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Applicability(str, Enum):
+    SAFE = "safe"  # keeps the program's meaning; applied by --fix
+    UNSAFE = "unsafe"  # may change behaviour; applied only with --unsafe-fixes
+    DISPLAY = "display"  # a suggestion shown to the user, never applied
+
+
+class Severity(str, Enum):
+    ERROR = "error"  # breaks capture/conversion or silently changes results
+    WARNING = "warning"  # likely a problem, depends on how the model is used
+    INFO = "info"  # recorded correctly; explained so the user can stop worrying
+
+
+@dataclass(frozen=True, order=True)
+class Edit:
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "content": self.content,
+        }
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: Applicability
+    edits: tuple[Edit, ...]
+    title: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "applicability": self.applicability.value,
+            "edits": [edit.to_json() for edit in self.edits],
+        }
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    fix: Fix | None = None
+    # Where the finding came from: "lint" for the static rules; the conversion pipeline uses
+    # "trace", "script", "export", "coverage", "convert", "probe", "parity".
+    origin: str = "lint"
+    # Free-form facts a dynamic check attaches (e.g. {"classification": "benign"}).
+    details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.code)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity.value,
+            "message": self.message,
+            "fix": self.fix.to_json() if self.fix else None,
+        }
+        if self.origin != "lint":
+            data["origin"] = self.origin
+        if self.details:
+            data["details"] = self.details
+        return data
+
+
+class UsageError(Exception):
+    """A user mistake (missing path, bad config, unknown code): one sentence on stderr, exit 2."""
