@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from lint.analysis.call_index import CallIndex
 from lint.analysis.imports import ImportTable
 from lint.analysis.model_code import FunctionInfo, ModelCode
 from lint.analysis.values import ValueFacts
@@ -49,8 +50,12 @@ class FileContext:
         return ImportTable.from_module(self.module)
 
     @cached_property
+    def calls(self) -> CallIndex:
+        return CallIndex(self.module)
+
+    @cached_property
     def model_code(self) -> ModelCode:
-        return ModelCode(self.module, self.imports)
+        return ModelCode(self.module, self.imports, self.calls)
 
     @cached_property
     def lines(self) -> list[str]:

@@ -6,6 +6,8 @@ traversal, positions, fixes as text edits, and `# noqa`.
 
 from __future__ import annotations
 
+import ast
+import re
 from typing import Sequence
 
 import libcst as cst
@@ -25,7 +27,7 @@ def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Dia
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        return [syntax_error(path, error)]
+        return [syntax_error(path, source, error)]
     applicable = [rule for rule in rules if _may_apply(rule, source)]
     if not applicable:
         return []
@@ -65,8 +67,18 @@ def _suppressed(context: FileContext, diagnostic: Diagnostic) -> bool:
     return is_suppressed(lines[diagnostic.line - 1], diagnostic.code)
 
 
-def syntax_error(path: str, error: cst.ParserSyntaxError) -> Diagnostic:
-    line, column = error.raw_line, error.raw_column + 1
+def syntax_error(path: str, source: str, error: cst.ParserSyntaxError) -> Diagnostic:
+    """TR000 at the position Python itself reports (libcst's own line can be off by one); when
+    Python accepts the file, libcst's grammar is the limit and its message is used."""
+    line, column, message = _libcst_position(error)
+    try:
+        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as python_error:
+        line = python_error.lineno or line
+        column = python_error.offset or column
+        message = python_error.msg
+    except (ValueError, RecursionError, MemoryError):
+        pass
     return Diagnostic(
         path=path,
         line=line,
@@ -76,5 +88,12 @@ def syntax_error(path: str, error: cst.ParserSyntaxError) -> Diagnostic:
         code=SYNTAX_ERROR_CODE,
         name=SYNTAX_ERROR_NAME,
         severity=Severity.ERROR,
-        message=f"the file does not parse: {error.message}",
+        message=f"the file does not parse: {message}",
     )
+
+
+def _libcst_position(error: cst.ParserSyntaxError) -> tuple[int, int, str]:
+    match = re.search(r"error at (\d+):(\d+): (.*)", error.message)
+    if match:
+        return int(match.group(1)), int(match.group(2)), match.group(3)
+    return error.raw_line, error.raw_column + 1, error.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,9 +36,11 @@ def read_source(path: Path) -> str:
 def write_source_atomically(path: Path, text: str, had_bom: bool = False) -> None:
     """Write through a temporary file in the same directory and rename it over the original,
     so a crash leaves either the old file or the new one, never half of each."""
-    if not os.access(path, os.W_OK):
-        raise SourceError(f"{path}: cannot write fixes, the file is read-only")
     mode = path.stat().st_mode
+    # The owner's write bit counts even for root, who may write anything: a file made read-only
+    # on purpose is not rewritten behind the user's back.
+    if not os.access(path, os.W_OK) or not mode & stat.S_IWUSR:
+        raise SourceError(f"{path}: cannot write fixes, the file is read-only")
     data = (b"\xef\xbb\xbf" if had_bom else b"") + text.encode("utf-8")
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
                                              suffix=".torchready")

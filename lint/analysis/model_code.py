@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterator
 
 import libcst as cst
 
+from lint.analysis.call_index import CallIndex
 from lint.analysis.imports import ImportTable, iter_statements
 
 SCRIPT = {"torch.jit.script", "torch.jit.script_method", "torch.jit.export"}
@@ -77,8 +79,9 @@ class _CallCollector(cst.CSTVisitor):
 class ModelCode:
     """The roles of every function and method of one file."""
 
-    def __init__(self, module: cst.Module, imports: ImportTable) -> None:
+    def __init__(self, module: cst.Module, imports: ImportTable, calls: CallIndex) -> None:
         self.imports = imports
+        self.calls = calls
         self.classes: dict[str, cst.ClassDef] = {}
         self.methods: dict[tuple[str, str], cst.FunctionDef] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
@@ -172,7 +175,7 @@ class ModelCode:
         for name, node in self.classes.items():
             if decorator_names(node, self.imports) & {"torch.jit.script"}:
                 yield from (m for (c, _), m in self.methods.items() if c == name)
-        for call in iter_calls(module):
+        for call in self.calls.calls:
             if self.imports.resolve(call.func) != "torch.jit.script" or not call.args:
                 continue
             yield from self._scripted_targets(call.args[0].value, module)
@@ -220,7 +223,7 @@ class ModelCode:
             queue.extend(self._callees(info))
 
     def _callees(self, info: FunctionInfo) -> Iterator[cst.FunctionDef]:
-        for call in iter_calls(info.node.body):
+        for call in self.calls.calls_in(info.node):
             func = call.func
             if isinstance(func, cst.Name) and func.value in self.functions:
                 yield self.functions[func.value]
@@ -235,6 +238,18 @@ class ModelCode:
                     yield method
 
     # -- queries ----------------------------------------------------------------------------
+    @cached_property
+    def submodule_classes(self) -> set[str]:
+        """Classes instantiated by a method of another module class: parts of a bigger model."""
+        found = set()
+        for (owner, _), method in self.methods.items():
+            if owner not in self.module_classes:
+                continue
+            for call in self.calls.calls_in(method):
+                if isinstance(call.func, cst.Name) and call.func.value != owner:
+                    found.add(call.func.value)
+        return found & self.classes.keys()
+
     def info_for(self, node: cst.FunctionDef, enclosing: FunctionInfo | None) -> FunctionInfo | None:
         """The role of a function; nested functions and lambdas run wherever their parent runs."""
         info = self.infos.get(node)

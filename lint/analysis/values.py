@@ -50,8 +50,9 @@ class ValueFacts:
         self.parameters: dict[str, cst.Param] = {}
         self._collect_parameters(model_code)
         self._collect_bindings()
-        self.sizes = self._fixpoint(self._binding_is_size)
+        # Tensors first: `len(t)` is a size only when `t` is a tensor.
         self.tensors = self._fixpoint(self._binding_is_tensor, seed=self._tensor_parameters)
+        self.sizes = self._fixpoint(self._binding_is_size)
 
     # -- collection -------------------------------------------------------------------------
     def _collect_parameters(self, model_code: bool) -> None:

@@ -143,7 +143,7 @@ class NonTensorOutput(Rule):
             return
         model_code = self.context.model_code
         class_name = class_node.name.value
-        if class_name not in model_code.module_classes or self._is_submodule(class_name):
+        if class_name not in model_code.module_classes or class_name in model_code.submodule_classes:
             return
         dict_names = self._dict_locals(node)
         for statement in _body_statements(node):
@@ -186,16 +186,6 @@ class NonTensorOutput(Rule):
                     return f"a {type(value).__name__.lower()} holding {kind}"
         return None
 
-    def _is_submodule(self, class_name: str) -> bool:
-        """Instantiated inside another module class of this file: its parent consumes it."""
-        model_code = self.context.model_code
-        for (owner, _), method in model_code.methods.items():
-            if owner == class_name or owner not in model_code.module_classes:
-                continue
-            if class_name in _called_names(method):
-                return True
-        return False
-
     @staticmethod
     def _dict_locals(function: cst.FunctionDef) -> set[str]:
         names = set()
@@ -204,12 +194,6 @@ class NonTensorOutput(Rule):
                 names.update(t.target.value for t in statement.targets
                              if isinstance(t.target, cst.Name))
         return names
-
-
-def _called_names(function: cst.FunctionDef) -> set[str]:
-    from lint.analysis.model_code import iter_calls
-
-    return {call.func.value for call in iter_calls(function) if isinstance(call.func, cst.Name)}
 
 
 def _body_statements(function: cst.FunctionDef):

@@ -3,7 +3,6 @@ from __future__ import annotations
 import libcst as cst
 
 from lint.analysis.imports import iter_statements
-from lint.analysis.model_code import iter_calls
 from lint.analysis.pytypes import STR, TENSOR, python_type
 from lint.rule import FixSpec, InsertImport, Invalid, Replace, Rule, Valid
 from lint.types import Applicability
@@ -215,7 +214,7 @@ class UntypedEmptyContainer(Rule):
         empties = dict(_empty_containers(node))
         if not empties:
             return
-        added = _added_values(node, set(empties))
+        added = _added_values(node, set(empties), self.context.calls.calls_in(node))
         for name, (statement, kind) in empties.items():
             values = added.get(name, [])
             annotation = _annotation(kind, values, facts)
@@ -260,10 +259,10 @@ def _empty_kind(value: cst.BaseExpression) -> str | None:
     return None
 
 
-def _added_values(function: cst.FunctionDef, names: set[str]):
+def _added_values(function: cst.FunctionDef, names: set[str], calls):
     """name -> [(key or None, value)] for everything put into the containers."""
     added: dict[str, list[tuple[cst.BaseExpression | None, cst.BaseExpression]]] = {}
-    for call in iter_calls(function.body):
+    for call in calls:
         func = call.func
         if not (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
                 and func.value.value in names):

@@ -198,7 +198,7 @@ class MissingEval(Rule):
     ]
 
     def visit_Module(self, node: cst.Module) -> None:
-        self.factories = _eval_factories(node)
+        self.factories = _eval_factories(node, self.context.calls)
         self._check_scope(node.body)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -300,13 +300,13 @@ def _call_root(call: cst.Call) -> cst.Call:
     return node
 
 
-def _eval_factories(module: cst.Module) -> set[str]:
+def _eval_factories(module: cst.Module, calls) -> set[str]:
     """Module-level functions of this file that call `.eval()`: they return inference models."""
     names = set()
     for statement in module.body:
         if isinstance(statement, cst.FunctionDef) and any(
                 isinstance(call.func, cst.Attribute) and call.func.attr.value == "eval"
-                for call in iter_calls(statement.body)):
+                for call in calls.calls_in(statement)):
             names.add(statement.name.value)
     return names
 
