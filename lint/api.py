@@ -4,17 +4,24 @@ conversion pipeline's lint stage."""
 from __future__ import annotations
 
 import difflib
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Sequence
 
+from lint.cache import ResultCache
 from lint.config import Settings, settings_for, validate_selectors
 from lint.discovery import discover
 from lint.engine import lint_source
 from lint.fixes import fix_source
 from lint.rule import Rule
-from lint.source_io import SourceError, has_bom, read_source, write_source_atomically
+from lint.source_io import SourceError, decode_source, has_bom, read_bytes, write_source_atomically
 from lint.types import Diagnostic
+
+# Below this many files a process pool costs more than it saves.
+MIN_FILES_PER_JOB = 4
 
 
 @dataclass
@@ -24,6 +31,7 @@ class FileResult:
     error: str | None = None  # the file could not be linted (unreadable, not UTF-8, ...)
     fixes_applied: int = 0
     diff: str = ""  # what --fix changed (or would change, with --diff)
+    cached: bool = False
 
 
 @dataclass
@@ -43,25 +51,87 @@ class LintRun:
         return sum(f.fixes_applied for f in self.files)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One file's work, small enough to send to a worker process."""
+
+    path: Path
+    rule_codes: tuple[str, ...]
+    fix: bool
+    write: bool
+    unsafe_fixes: bool
+    cache_key: str | None
+
+
 def lint_text(source: str, path: str = "<stdin>", settings: Settings | None = None,
               select: Sequence[str] | None = None, ignore: Sequence[str] = ()) -> list[Diagnostic]:
     """Lint a source text as if it lived at `path` (editors, stdin)."""
-    settings = (settings or settings_for(Path(path))).with_overrides(select, ignore)
-    return lint_source(source, path, settings.rules_for(Path(path)))
+    return lint_source(source, path, rules_for(Path(path), select, ignore, settings))
+
+
+def fix_text(source: str, path: str = "<stdin>", unsafe_fixes: bool = False,
+             select: Sequence[str] | None = None, ignore: Sequence[str] = ()) -> tuple[str, int]:
+    """The fixed text (and how many fixes applied) for a source living at `path`."""
+    rules = rules_for(Path(path), select, ignore)
+    return fix_source(source, lambda text: lint_source(text, path, rules), unsafe=unsafe_fixes)
+
+
+def rules_for(path: Path, select: Sequence[str] | None = None, ignore: Sequence[str] = (),
+              settings: Settings | None = None) -> tuple[type[Rule], ...]:
+    settings = (settings or settings_for(path)).with_overrides(select, ignore)
+    return settings.rules_for(path)
 
 
 def lint_paths(paths: Sequence[str], *, select: Sequence[str] | None = None,
                ignore: Sequence[str] = (), fix: bool = False, unsafe_fixes: bool = False,
-               diff: bool = False) -> LintRun:
-    """Lint (and with `fix`, rewrite; with `diff`, only preview) every Python file under paths."""
+               diff: bool = False, jobs: int | None = None, cache: bool = True) -> LintRun:
+    """Lint (with `fix`, rewrite; with `diff`, only preview) every Python file under `paths`.
+
+    Files run in a process pool (`jobs`, default: the number of cores); results of unchanged
+    files come from the cache in `.torchready_cache/` unless fixing or `cache=False`.
+    """
     validate_selectors(list(select or ()) + list(ignore), "command line")
     files = discover(paths)
-    results = []
-    for path in files:
-        rules = settings_for(path).with_overrides(select, ignore).rules_for(path)
-        results.append(lint_one(path, rules, fix=fix or diff, write=fix and not diff,
-                                unsafe_fixes=unsafe_fixes))
-    return LintRun(results)
+    result_cache = ResultCache(Path.cwd()) if cache and not (fix or diff) else None
+    results: dict[int, FileResult] = {}
+    pending: list[tuple[int, _Job]] = []
+    for index, path in enumerate(files):
+        codes = tuple(rule.CODE for rule in rules_for(path, select, ignore))
+        key = None
+        if result_cache is not None:
+            try:
+                key = result_cache.key(str(path), read_bytes(path), codes)
+            except SourceError as error:
+                results[index] = FileResult(path, error=str(error))
+                continue
+            hit = result_cache.get(key)
+            if hit is not None:
+                results[index] = FileResult(path, hit, cached=True)
+                continue
+        pending.append((index, _Job(path, codes, fix or diff, fix and not diff, unsafe_fixes, key)))
+    for (index, job), result in zip(pending, _run_jobs([job for _, job in pending], jobs)):
+        results[index] = result
+        if result_cache is not None and job.cache_key and result.error is None:
+            result_cache.put(job.cache_key, result.diagnostics)
+    return LintRun([results[index] for index in range(len(files))])
+
+
+def _run_jobs(jobs: list[_Job], workers: int | None) -> list[FileResult]:
+    workers = workers or os.cpu_count() or 1
+    workers = min(workers, len(jobs) // MIN_FILES_PER_JOB)
+    if workers <= 1:
+        return [_run_job(job) for job in jobs]
+    # fork: workers inherit the imported rules instead of importing libcst again.
+    chunk = max(1, len(jobs) // (workers * 8))
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        return list(pool.map(_run_job, jobs, chunksize=chunk))
+
+
+def _run_job(job: _Job) -> FileResult:
+    from lint.rules import rule_by_code
+
+    rules = tuple(rule_by_code(code) for code in job.rule_codes)
+    return lint_one(job.path, rules, fix=job.fix, write=job.write, unsafe_fixes=job.unsafe_fixes)
 
 
 def lint_one(path: Path, rules: Sequence[type[Rule]], *, fix: bool = False, write: bool = False,
@@ -69,7 +139,7 @@ def lint_one(path: Path, rules: Sequence[type[Rule]], *, fix: bool = False, writ
     display = str(path)
     result = FileResult(path)
     try:
-        source = read_source(path)
+        source = decode_source(path, read_bytes(path))
     except SourceError as error:
         result.error = str(error)
         return result

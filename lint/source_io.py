@@ -13,8 +13,12 @@ class SourceError(Exception):
 
 
 def read_source(path: Path) -> str:
+    return decode_source(path, read_bytes(path))
+
+
+def read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise SourceError(f"{path}: the file disappeared before it could be read") from None
     except PermissionError:
@@ -23,6 +27,9 @@ def read_source(path: Path) -> str:
         raise SourceError(f"{path}: is a directory") from None
     except OSError as error:
         raise SourceError(f"{path}: cannot read ({error.strerror or error})") from None
+
+
+def decode_source(path: Path, data: bytes) -> str:
     if b"\0" in data:
         raise SourceError(f"{path}: binary file (contains NUL bytes), not Python source")
     try:

@@ -97,5 +97,19 @@ class Diagnostic:
         return data
 
 
+def diagnostic_from_json(data: dict[str, Any]) -> Diagnostic:
+    """The inverse of `Diagnostic.to_json` (the result cache stores diagnostics as JSON)."""
+    fix = data.get("fix")
+    return Diagnostic(
+        path=data["path"], line=data["line"], column=data["column"],
+        end_line=data["end_line"], end_column=data["end_column"], code=data["code"],
+        name=data["name"], severity=Severity(data["severity"]), message=data["message"],
+        fix=None if fix is None else Fix(
+            Applicability(fix["applicability"]),
+            tuple(Edit(**edit) for edit in fix["edits"]), fix.get("title", "")),
+        origin=data.get("origin", "lint"), details=data.get("details", {}),
+    )
+
+
 class UsageError(Exception):
     """A user mistake (missing path, bad config, unknown code): one sentence on stderr, exit 2."""

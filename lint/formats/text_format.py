@@ -3,6 +3,8 @@ then a one-line summary (ruff's `full` output, through rich)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.text import Text
 
@@ -10,9 +12,13 @@ from lint.source_io import SourceError, read_source, split_lines
 from lint.types import Applicability
 
 
-def render(run, stream, *, unsafe_fixes: bool = False, **_options) -> None:
+def render(run, stream, *, unsafe_fixes: bool = False, source: str | None = None,
+           show_source: bool = True, **_options) -> None:
+    """`source`: the text the diagnostics refer to when it is not on disk (stdin)."""
     console = Console(file=stream, highlight=False, soft_wrap=True)
     sources: dict[str, list[str]] = {}
+    if source is not None:
+        sources.update({d.path: split_lines(source) for d in run.diagnostics})
     diagnostics = run.diagnostics
     for diagnostic in diagnostics:
         marker = ""
@@ -24,7 +30,7 @@ def render(run, stream, *, unsafe_fixes: bool = False, **_options) -> None:
         header.append(marker, style="cyan")
         header.append(f" {diagnostic.message}")
         console.print(header)
-        excerpt = _excerpt(sources, diagnostic)
+        excerpt = _excerpt(sources, diagnostic) if show_source else None
         if excerpt is not None:
             console.print(excerpt)
     console.print(_summary(diagnostics, run.fixes_applied, unsafe_fixes))
@@ -33,8 +39,6 @@ def render(run, stream, *, unsafe_fixes: bool = False, **_options) -> None:
 def _excerpt(sources: dict[str, list[str]], diagnostic) -> Text | None:
     if diagnostic.path not in sources:
         try:
-            from pathlib import Path
-
             sources[diagnostic.path] = split_lines(read_source(Path(diagnostic.path)))
         except (SourceError, OSError):
             sources[diagnostic.path] = []
