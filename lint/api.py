@@ -121,9 +121,13 @@ def _run_jobs(jobs: list[_Job], workers: int | None) -> list[FileResult]:
     workers = min(workers, len(jobs) // MIN_FILES_PER_JOB)
     if workers <= 1:
         return [_run_job(job) for job in jobs]
-    # fork: workers inherit the imported rules instead of importing libcst again.
+    # forkserver, not fork: forking a process that runs threads (a language server, a test
+    # runner) can copy a held lock into the child and hang it. The server imports the rules
+    # once and forks each worker from that clean, single-threaded process.
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["lint.api", "lint.rules"])
     chunk = max(1, len(jobs) // (workers * 8))
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(_run_job, jobs, chunksize=chunk))
 
 
