@@ -1,0 +1,44 @@
+"""Capture: turn the prepared wrapper into a TorchScript module, explaining every hazard.
+
+    capture(prepared, mode="auto", traced_submodules=None) -> Captured
+
+Modes (one module each): `trace` (torch.jit.trace; TracerWarnings become TR102-TR106 pinned to
+the user's lines and classified harmful/benign), `script` (torch.jit.script; compiler errors
+become TR201-TR204 at the user's line), `hybrid` (the talk's GPT-2 recipe: trace the submodules
+that are free of data-dependent control flow, script the module around them) and `auto` (trace
+unless the trace is shown to depend on its example; hybrid otherwise, saying why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convert.capture.result import Captured, Check
+
+MODES = ("auto", "trace", "script", "hybrid")
+
+__all__ = ["MODES", "Captured", "Check", "capture"]
+
+
+def capture(prepared: Any, mode: str = "auto", traced_submodules: list[str] | None = None
+            ) -> Captured:
+    from lint.types import UsageError
+
+    mode = mode or "auto"
+    if mode not in MODES:
+        raise UsageError(f"unknown capture mode '{mode}'; use one of {', '.join(MODES)}.")
+    if mode == "trace":
+        from convert.capture.trace import trace_capture
+
+        return trace_capture(prepared)
+    if mode == "script":
+        from convert.capture.script import script_capture
+
+        return script_capture(prepared)
+    if mode == "hybrid":
+        from convert.capture.hybrid import hybrid_capture
+
+        return hybrid_capture(prepared, traced_submodules)
+    from convert.capture.auto import auto_capture
+
+    return auto_capture(prepared, traced_submodules)

@@ -1,0 +1,36 @@
+"""The result of capture: a TorchScript module (or why there is none) and what was found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lint.types import Diagnostic
+
+
+@dataclass(frozen=True)
+class Check:
+    """One comparison of the captured module with the eager model."""
+
+    name: str  # "example", "values probe", "shape probe"
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Captured:
+    module: Any  # torch.jit.ScriptModule, or None when capture failed
+    mode: str  # the mode actually used: "trace" | "script" | "hybrid"
+    reason: str  # why (auto's choice, or "requested")
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    frozen: bool = False  # torch.jit.freeze was applied (script and hybrid modes)
+    traced_submodules: list[str] = field(default_factory=list)  # hybrid: paths under the model
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None  # one sentence when capture failed
+    error_location: tuple[str, int] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.module is not None and self.error is None

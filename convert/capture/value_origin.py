@@ -1,0 +1,181 @@
+"""Where a value that Python pulled out of a trace came from: the input's data, its shape, or
+the model's own constants.
+
+A TracerWarning is raised while the tracer is still recording, inside the frame that converts
+the value. At that moment every tensor the frame can see still has its graph value
+(`torch._C._get_value_trace`), so we can walk the recorded producers backwards: reaching a graph
+input through data ops means the value depends on the input's contents (`x.sum() > 0`); stopping
+at `aten::size` means it depends on the input's shape (`math.sqrt(q.size(-1))`, transformers'
+`q_length > 1`); reaching only parameters (`prim::TracedAttr`) and constants means it is the same
+for every input (`self.scale.item()`), so freezing it is harmless.
+
+Only the operands of the converting expression are looked at (the `if` test, the arguments of
+`float(...)`/`math.sqrt(...)`, the receiver of `.item()`), and a name used only through a shape
+accessor (`y` in `y.size(1)`) counts as shape, not data.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from types import FrameType
+from typing import Any
+
+from convert.python_source import call_name, expressions_at
+
+SIZE_KINDS = {"aten::size", "aten::dim", "aten::numel", "aten::sym_size", "aten::len"}
+PARAMETER_KINDS = {"prim::TracedAttr", "prim::GetAttr"}
+_SHAPE_METHODS = {"size", "dim", "numel", "nelement", "ndimension"}
+_CONVERSIONS = {"float", "int", "bool", "round", "item", "tolist", "numpy", "tensor",
+                "as_tensor", "from_numpy", "sqrt", "floor", "ceil", "log", "log2", "exp", "pow"}
+
+
+def value_origins(value: Any, limit: int = 5000) -> set[str]:
+    """{"data", "shape", "parameter", "constant"} reached walking a graph value's producers."""
+    found: set[str] = set()
+    stack = [value]
+    seen: set[str] = set()
+    while stack and len(seen) < limit:
+        current = stack.pop()
+        name = current.debugName() + str(id(current.node()))
+        if name in seen:
+            continue
+        seen.add(name)
+        node = current.node()
+        kind = node.kind()
+        if kind in SIZE_KINDS:
+            found.add("shape")
+        elif kind == "prim::Param":
+            found.add("data")
+        elif kind in PARAMETER_KINDS:
+            found.add("parameter")
+        elif kind == "prim::Constant" or node.inputsSize() == 0:
+            found.add("constant")
+        else:
+            stack.extend(node.inputs())
+    return found
+
+
+def _tensor_origins(obj: Any) -> set[str]:
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        try:
+            return value_origins(torch._C._get_value_trace(obj))
+        except Exception:  # a tensor made outside the trace (a global, a cached buffer)
+            return {"constant"}
+    if isinstance(obj, (list, tuple)):
+        found: set[str] = set()
+        for item in obj[:64]:
+            found |= _tensor_origins(item)
+        return found
+    return set()
+
+
+def _operands(expression: ast.AST) -> tuple[list[ast.AST], bool]:
+    """The values `expression` computes with (maximal Name/Attribute chains, receivers of method
+    calls), and whether it measures a tensor (`.shape`, `.size()`, `len()`: those receivers are
+    not operands, only their shape is)."""
+    operands: list[ast.AST] = []
+    measured = False
+
+    def visit(node: ast.AST) -> None:
+        nonlocal measured
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute):
+                if func.attr in _SHAPE_METHODS:
+                    measured = True
+                else:
+                    visit(func.value)  # `x` in `x.sum()`
+            elif isinstance(func, ast.Name) and func.id == "len":
+                measured = True
+                return
+            for argument in node.args:
+                visit(argument)
+            for keyword in node.keywords:
+                visit(keyword.value)
+            return
+        if isinstance(node, ast.Attribute):
+            if node.attr == "shape":
+                measured = True
+            else:
+                operands.append(node)  # the whole chain: `self.scale`
+            return
+        if isinstance(node, ast.Name):
+            operands.append(node)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(expression)
+    return operands, measured
+
+
+def _evaluate(node: ast.AST, frame: FrameType) -> Any:
+    if isinstance(node, ast.Name):
+        for scope in (frame.f_locals, frame.f_globals, vars(builtins)):
+            if node.id in scope:
+                return scope[node.id]
+        raise LookupError(node.id)
+    if isinstance(node, ast.Attribute):
+        return _stored_attribute(_evaluate(node.value, frame), node.attr)
+    raise LookupError(type(node).__name__)
+
+
+def _stored_attribute(obj: Any, name: str) -> Any:
+    """An attribute's stored value, never running a property: evaluating user code here would
+    record extra ops into the trace that is being taken."""
+    for store in ("_parameters", "_buffers", "_modules"):
+        values = getattr(obj, "__dict__", {}).get(store)
+        if isinstance(values, dict) and name in values:
+            return values[name]
+    values = getattr(obj, "__dict__", None)
+    if isinstance(values, dict) and name in values:
+        return values[name]
+    raise LookupError(name)
+
+
+def _converting_expression(path: str, line: int) -> list[ast.AST]:
+    """The part of the line that turns a tensor into Python: conversion calls if any, else the
+    statement's header expressions (an `if` test, the iterable of a loop)."""
+    expressions = expressions_at(path, line)
+    calls = [node for expression in expressions for node in ast.walk(expression)
+             if isinstance(node, ast.Call) and getattr(node, "lineno", None) == line
+             and call_name(node).rsplit(".", 1)[-1] in _CONVERSIONS]
+    if calls:
+        parts: list[ast.AST] = []
+        for call in calls:
+            parts += list(call.args)
+            if isinstance(call.func, ast.Attribute) and call.func.attr in ("item", "tolist",
+                                                                            "numpy"):
+                parts.append(call.func.value)
+        return parts
+    return expressions
+
+
+def origin_at(frame: FrameType | None, path: str, line: int) -> frozenset[str]:
+    """What the value converted at `path:line` depends on, seen from the live frame."""
+    if frame is None:
+        return frozenset()
+    found: set[str] = set()
+    for expression in _converting_expression(path, line):
+        operands, measured = _operands(expression)
+        if measured:
+            found.add("shape")
+        for operand in operands:
+            try:
+                value = _evaluate(operand, frame)
+            except Exception:
+                continue
+            found |= _tensor_origins(value)
+    return frozenset(found)
+
+
+def find_frame(start: FrameType | None, path: str, line: int) -> FrameType | None:
+    frame = start
+    while frame is not None:
+        if frame.f_code.co_filename == path and frame.f_lineno == line:
+            return frame
+        frame = frame.f_back
+    return None
