@@ -8,12 +8,13 @@ models tree, position metadata alone costs about 2x the parse (measured).
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from lint.analysis.call_index import CallIndex
 from lint.analysis.imports import ImportTable
@@ -31,18 +32,24 @@ class Report:
     node: cst.CSTNode
     message: str
     fix: "FixSpec | None"
+    # The top-level statement being visited when the rule reported: the node is almost always
+    # inside it, so only that statement needs positions.
+    anchor: cst.CSTNode | None = None
 
 
 class FileContext:
-    def __init__(self, path: str, source: str, module: cst.Module) -> None:
+    def __init__(self, path: str, source: str, module: cst.Module,
+                 python_ast: ast.Module | None = None) -> None:
         self.path = path
         self.source = source
         self.module = module
+        self.python_ast = python_ast  # the same file parsed by Python (exact line numbers)
         self.reports: list[Report] = []
         self._functions: list[FunctionInfo | None] = []
         self._classes: list[cst.ClassDef] = []
         self._scopes: list[cst.Module | cst.FunctionDef] = [module]
         self._nodes: list[cst.CSTNode] = []
+        self._statement_cache: dict[int, tuple] = {}
 
     # -- analyses ---------------------------------------------------------------------------
     @cached_property
@@ -87,6 +94,11 @@ class FileContext:
         return self._scopes[-1]
 
     @property
+    def ancestors(self) -> list[cst.CSTNode]:
+        """The nodes from the module down to the node being visited (read-only)."""
+        return self._nodes
+
+    @property
     def parent(self) -> cst.CSTNode | None:
         """The parent of the node being visited (valid inside visit_* methods)."""
         return self._nodes[-2] if len(self._nodes) > 1 else None
@@ -110,12 +122,56 @@ class FileContext:
     # -- reports ----------------------------------------------------------------------------
     def add_report(self, rule: "Rule", node: cst.CSTNode, message: str,
                    fix: "FixSpec | None") -> None:
-        self.reports.append(Report(type(rule), node, message, fix))
+        anchor = self._nodes[1] if len(self._nodes) > 1 else None
+        self.reports.append(Report(type(rule), node, message, fix, anchor))
+
+    # -- positions --------------------------------------------------------------------------
+    # libcst computes positions by re-generating the code of the whole module, which costs about
+    # twice the parse. Python's parser already knows where every top-level statement starts, so
+    # only the statements holding findings are re-generated, each on its own, and shifted to
+    # their line in the file.
+    def range_of(self, node: cst.CSTNode, anchor: cst.CSTNode | None = None) -> CodeRange:
+        for statement in (anchor, node):
+            if statement is not None and id(statement) in self._statement_lines:
+                positions, shift = self._statement_positions(statement)
+                found = positions.get(node)
+                if found is not None:
+                    return _shifted(found, shift)
+        return self._module_positions[node]
 
     @cached_property
-    def positions(self):
-        wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-        return wrapper.resolve(PositionProvider)
+    def _statement_lines(self) -> dict[int, int]:
+        """id(top-level libcst statement) -> its first line, from Python's ast."""
+        if self.python_ast is None:
+            return {}
+        lines: dict[int, int] = {}
+        python_statements = iter(self.python_ast.body)
+        for statement in self.module.body:
+            count = len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
+            group = [next(python_statements, None) for _ in range(count)]
+            if group[0] is None or None in group:
+                return {}  # the trees disagree: fall back to whole-module positions
+            lines[id(statement)] = group[0].lineno
+        if next(python_statements, None) is not None:
+            return {}
+        return lines
 
-    def range_of(self, node: cst.CSTNode) -> CodeRange:
-        return self.positions[node]
+    def _statement_positions(self, statement: cst.CSTNode):
+        cached = self._statement_cache.get(id(statement))
+        if cached is None:
+            alone = self.module.with_changes(body=[statement])
+            positions = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+            shift = self._statement_lines[id(statement)] - positions[statement].start.line
+            cached = self._statement_cache[id(statement)] = (positions, shift)
+        return cached
+
+    @cached_property
+    def _module_positions(self):
+        return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+
+def _shifted(span: CodeRange, lines: int) -> CodeRange:
+    if not lines:
+        return span
+    return CodeRange(CodePosition(span.start.line + lines, span.start.column),
+                     CodePosition(span.end.line + lines, span.end.column))

@@ -29,26 +29,28 @@ def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Dia
     # Python's own parser runs first, at about 7% of libcst's cost (measured): it gives the exact
     # position of a syntax error, and it rejects the pathological inputs (thousands of nested
     # operators) on which libcst's native parser overflows its stack and kills the process.
-    error = _python_syntax_error(source, path)
-    if error is not None:
-        return [error]
+    python_ast = _python_parse(source)
+    if not isinstance(python_ast, ast.Module):
+        return [_python_syntax_error(path, python_ast)]
     applicable = [rule for rule in rules if _may_apply(rule, source)]
     if not applicable:
         return []
     try:
-        return _lint_parsed(source, path, applicable)
+        return _lint_parsed(source, path, applicable, python_ast)
     except RecursionError:
         # Long operator chains (`a + b + ...` over hundreds of terms) recurse deeper than
         # Python's default limit in libcst's visitors; retry once on a thread with a big stack.
-        return _with_deep_recursion(lambda: _lint_parsed(source, path, applicable), path)
+        return _with_deep_recursion(
+            lambda: _lint_parsed(source, path, applicable, python_ast), path)
 
 
-def _lint_parsed(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
+def _lint_parsed(source: str, path: str, rules: Sequence[type[Rule]],
+                 python_ast: ast.Module | None = None) -> list[Diagnostic]:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         return [syntax_error(path, source, error)]
-    context = FileContext(path, source, module)
+    context = FileContext(path, source, module, python_ast)
     visitors = [rule(context) for rule in rules]
     cst.visit_batched(module, visitors, before_visit=context.enter, after_leave=context.leave)
     diagnostics = [_diagnostic(context, report) for report in context.reports]
@@ -56,19 +58,25 @@ def _lint_parsed(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Di
     return sorted(set(diagnostics), key=lambda d: d.sort_key)
 
 
-def _python_syntax_error(source: str, path: str) -> Diagnostic | None:
+def _python_parse(source: str) -> ast.Module | BaseException:
+    """Python's parse of the file, or the exception that says why it does not parse."""
     try:
-        compile(source, path, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as error:
-        line = error.lineno or 1
-        column = error.offset or 1
-        return Diagnostic(path=path, line=line, column=column, end_line=line, end_column=column,
-                          code=SYNTAX_ERROR_CODE, name=SYNTAX_ERROR_NAME,
-                          severity=Severity.ERROR,
-                          message=f"the file does not parse: {error.msg}")
-    except (ValueError, RecursionError, MemoryError) as error:
-        return _unparsable(path, str(error) or type(error).__name__)
-    return None
+        return compile(source, "<lint>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
+        return error
+
+
+def _python_syntax_error(path: str, error: BaseException) -> Diagnostic:
+    if not isinstance(error, SyntaxError):
+        reason = {MemoryError: "it is too complex for Python's parser",
+                  RecursionError: "it is nested too deeply for Python's parser"}.get(
+            type(error), str(error))
+        return _unparsable(path, reason)
+    line = error.lineno or 1
+    column = error.offset or 1
+    return Diagnostic(path=path, line=line, column=column, end_line=line, end_column=column,
+                      code=SYNTAX_ERROR_CODE, name=SYNTAX_ERROR_NAME, severity=Severity.ERROR,
+                      message=f"the file does not parse: {error.msg}")
 
 
 DEEP_STACK_BYTES = 512 * 1024 * 1024
@@ -103,7 +111,7 @@ def _may_apply(rule: type[Rule], source: str) -> bool:
 
 
 def _diagnostic(context: FileContext, report: Report) -> Diagnostic:
-    span = context.range_of(report.node)
+    span = context.range_of(report.node, report.anchor)
     rule = report.rule
     return Diagnostic(
         path=context.path,
@@ -115,7 +123,7 @@ def _diagnostic(context: FileContext, report: Report) -> Diagnostic:
         name=rule.NAME,
         severity=rule.SEVERITY,
         message=report.message,
-        fix=fix_to_edits(context, report.fix) if report.fix else None,
+        fix=fix_to_edits(context, report.fix, report.anchor) if report.fix else None,
     )
 
 

@@ -18,15 +18,15 @@ if TYPE_CHECKING:
     from lint.context import FileContext
 
 
-def fix_to_edits(context: "FileContext", spec: FixSpec) -> Fix:
+def fix_to_edits(context: "FileContext", spec: FixSpec, anchor: cst.CSTNode | None = None) -> Fix:
     edits: list[Edit] = []
     for part in spec.parts:
         if isinstance(part, Replace):
-            span = context.range_of(part.node)
+            span = context.range_of(part.node, anchor)
             edits.append(Edit(span.start.line, span.start.column + 1,
                               span.end.line, span.end.column + 1, part.code))
         elif isinstance(part, InsertBefore):
-            line = context.range_of(part.node).start.line
+            line = context.range_of(part.node, anchor).start.line
             text = context.lines[line - 1]
             indent = text[: len(text) - len(text.lstrip())]
             newline = context.module.default_newline
