@@ -198,10 +198,18 @@ class MissingEval(Rule):
     ]
 
     def visit_Module(self, node: cst.Module) -> None:
+        imports = self.context.imports
+        self.captures = {id(call) for call in self.context.calls.calls
+                         if imports.resolve(call.func) in CAPTURES}
+        if not self.captures:
+            return  # most files never capture a model: nothing to walk
         self.factories = _eval_factories(node, self.context.calls)
         self._check_scope(node.body)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if not self.captures or not any(id(call) in self.captures
+                                        for call in self.context.calls.calls_in(node)):
+            return
         if isinstance(node.body, cst.IndentedBlock):
             self._check_scope(node.body.body)
 
