@@ -106,6 +106,12 @@ def settings_for(path: Path) -> Settings:
     return _settings_for_directory(directory)
 
 
+def reload_settings() -> None:
+    """Forget every pyproject.toml read so far: a long-running process (the language server)
+    must see the configuration the user just edited."""
+    _settings_for_directory.cache_clear()
+
+
 @lru_cache(maxsize=None)
 def _settings_for_directory(directory: Path) -> Settings:
     candidate = directory / "pyproject.toml"

@@ -22,6 +22,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="print the diff --fix would apply; write nothing")
     parser.add_argument("--exit-zero", action="store_true",
                         help="exit 0 even when findings remain")
+    parser.add_argument("--jobs", "-j", type=_positive, default=None, metavar="N",
+                        help="worker processes (default: number of cores)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="ignore and do not write .torchready_cache/")
+    parser.add_argument("--stdin-filename", metavar="PATH",
+                        help="with PATH '-': lint standard input as if it were this file")
+    parser.add_argument("--exit-non-zero-on-fix", action="store_true",
+                        help="with --fix, exit 1 when a file was rewritten even if no findings "
+                             "remain (what a pre-commit hook needs)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _codes(text: str) -> list[str]:
@@ -32,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
     from lint.api import lint_paths
     from lint.formats import render
 
+    if args.paths == ["-"]:
+        return _run_stdin(args)
     result = lint_paths(args.paths, select=args.select, ignore=args.ignore, fix=args.fix,
-                        unsafe_fixes=args.unsafe_fixes, diff=args.diff)
+                        unsafe_fixes=args.unsafe_fixes, diff=args.diff, jobs=args.jobs,
+                        cache=not args.no_cache)
     for error in result.errors:
         print(f"torchready: error: {error}", file=sys.stderr)
     if args.diff:
@@ -44,4 +63,37 @@ def run(args: argparse.Namespace) -> int:
     render(args.format, result, sys.stdout, unsafe_fixes=args.unsafe_fixes)
     if result.errors:
         return 2
+    if args.exit_non_zero_on_fix and result.fixes_applied:
+        return 1
     return 0 if args.exit_zero or not result.diagnostics else 1
+
+
+def _run_stdin(args: argparse.Namespace) -> int:
+    """Editors pipe the unsaved buffer: lint it as if it lived at --stdin-filename (whose
+    pyproject.toml applies). With --fix the fixed source goes to stdout, findings to stderr."""
+    from pathlib import Path
+
+    from lint.api import FileResult, LintRun, fix_text, lint_text, unified_diff
+    from lint.formats import render
+    from lint.types import UsageError
+
+    try:
+        source = sys.stdin.buffer.read().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"standard input is not UTF-8 (byte at offset {error.start})") from None
+    path = args.stdin_filename or "<stdin>"
+    options = dict(select=args.select, ignore=args.ignore)
+    if args.fix or args.diff:
+        fixed, applied = fix_text(source, path, unsafe_fixes=args.unsafe_fixes, **options)
+        remaining = lint_text(fixed, path, **options)
+        if args.diff:
+            sys.stdout.write(unified_diff(path, source, fixed))
+            return int(fixed != source and not args.exit_zero)
+        sys.stdout.write(fixed)
+        render(args.format, LintRun([FileResult(Path(path), remaining, fixes_applied=applied)]),
+               sys.stderr, unsafe_fixes=args.unsafe_fixes, show_source=False)
+        return 0 if args.exit_zero or not remaining else 1
+    diagnostics = lint_text(source, path, **options)
+    render(args.format, LintRun([FileResult(Path(path), diagnostics)]), sys.stdout,
+           unsafe_fixes=args.unsafe_fixes, source=source)
+    return 0 if args.exit_zero or not diagnostics else 1

@@ -1,6 +1,6 @@
 """Output formats for `torchready lint`: one small module per format."""
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "sarif", "github")
 
 
 def render(name: str, run, stream, **options) -> None:
