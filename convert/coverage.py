@@ -102,7 +102,7 @@ def check_op_coverage(captured: Any, root: Any = None) -> CoverageReport:
             target = use.lines if source.user else use.library_lines
             if (source.path, source.line) not in target:
                 target.append((source.path, source.line))
-        converter = registry.get_func(kind)
+        converter = registry.get_func(_as_coremltools_names_it(kind))
         if converter is None:
             report.unsupported[kind] = use
         else:
@@ -113,6 +113,14 @@ def check_op_coverage(captured: Any, root: Any = None) -> CoverageReport:
     report.diagnostics = [d for use in report.unsupported.values()
                           for d in _unsupported_diagnostics(use, report)]
     return report
+
+
+def _as_coremltools_names_it(kind: str) -> str:
+    """coremltools sanitises a kind when it builds its graph (`aten::__and__` -> `__and__`) and
+    again in `get_func` (-> `and`); looking up the raw kind once would miss `and`."""
+    from coremltools.converters.mil.frontend.torch.utils import sanitize_op_kind
+
+    return sanitize_op_kind(kind)
 
 
 def _unsupported_diagnostics(use: OpUse, report: CoverageReport) -> list[Diagnostic]:

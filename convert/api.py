@@ -1,0 +1,151 @@
+"""The Python API, the notebook flow of the talk in one call:
+
+    from convert import to_coreml
+    result = to_coreml(DeepLabLike(), (torch.rand(1, 3, 64, 64),), imagenet=True,
+                       labels=VOC_LABELS, output="Segmentation.mlpackage")
+    result.mlmodel            # the coremltools MLModel
+    result.diagnostics        # every finding, pinned to a source line
+    result.timings            # seconds per stage
+
+It runs the same stages as `torchready convert` (lint, prepare, capture, coverage, convert,
+metadata, save) and returns a `ConversionResult`; a failed capture or conversion is reported in
+the result (`result.ok`, `result.failed_stage`, `result.diagnostics`), not raised. Mistakes in
+the arguments raise `lint.types.UsageError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from convert.pipeline import ConversionResult, PipelineOptions, run
+from convert.progress import StageProgress
+from convert.spec import ModelSpec
+from lint.types import UsageError
+
+
+def to_coreml(
+    model: Any,
+    example_inputs: Any = None,
+    *,
+    mode: str = "auto",
+    inputs: Sequence[Any] | None = None,
+    input_names: Sequence[str] | None = None,
+    output_names: Sequence[str] | None = None,
+    imagenet: bool | None = None,
+    image_inputs: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    flexible: Mapping[str, Mapping[int, tuple[int, int]]] | None = None,
+    enumerated_shapes: Mapping[str, Sequence[Sequence[int]]] | None = None,
+    traced_submodules: Sequence[str] | None = None,
+    preview_type: str | None = None,
+    compute_precision: str | None = None,
+    minimum_deployment_target: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    lint: bool = True,
+    progress: bool = False,
+) -> ConversionResult:
+    """Convert `model` (an nn.Module, or a ModelSpec) to a Core ML ML program.
+
+    inputs: either Core ML input types (`ct.TensorType` / `ct.ImageType`, passed to ct.convert
+        unchanged) or `--input` style declarations ("tokens:1x(1..64):int64", "image:1x3x224x224:image"),
+        which also name the inputs, mark image inputs and flexible dimensions.
+    flexible: {input name: {dimension: (lower, upper)}}; upper -1 means unbounded.
+    output: save the .mlpackage (and its source map sidecar) there; None keeps it in memory.
+    progress: show rich progress on stderr (off by default in notebooks and scripts).
+    Other arguments fill the ModelSpec fields of the same name (see convert.spec.ModelSpec).
+    """
+    spec = _spec(model, example_inputs)
+    overrides: dict[str, Any] = {
+        "input_names": list(input_names) if input_names is not None else None,
+        "output_names": list(output_names) if output_names is not None else None,
+        "imagenet": imagenet,
+        "image_inputs": list(image_inputs) if image_inputs is not None else None,
+        "class_labels": list(labels) if labels is not None else None,
+        "flexible": {name: dict(dims) for name, dims in flexible.items()} if flexible else None,
+        "enumerated_shapes": ({name: [tuple(s) for s in shapes]
+                               for name, shapes in enumerated_shapes.items()}
+                              if enumerated_shapes else None),
+        "traced_submodules": list(traced_submodules) if traced_submodules is not None else None,
+        "preview_type": preview_type,
+        "compute_precision": compute_precision,
+        "minimum_deployment_target": minimum_deployment_target,
+        "mode": mode if mode != "auto" or spec.mode is None else None,
+    }
+    for field_name, value in overrides.items():
+        if value is not None:
+            setattr(spec, field_name, value)
+    if metadata:
+        spec.metadata = {**spec.metadata, **dict(metadata)}
+    if inputs:
+        _apply_inputs(spec, list(inputs))
+    if not spec.example_inputs:
+        raise UsageError("to_coreml needs example inputs: pass example_inputs, or declare the "
+                         "inputs as 'NAME:SHAPE[:TYPE]' strings in inputs=[...].")
+    options = PipelineOptions(
+        output=_output_path(output),
+        lint=lint,
+        progress=StageProgress(enabled=progress),
+    )
+    return run(spec, options)
+
+
+def _spec(model: Any, example_inputs: Any) -> ModelSpec:
+    import dataclasses
+
+    import torch
+
+    if isinstance(model, ModelSpec):
+        spec = dataclasses.replace(model)  # never mutate the caller's spec
+        if example_inputs is not None:
+            spec.example_inputs = _as_tuple(example_inputs)
+        return spec
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"to_coreml takes an nn.Module or a ModelSpec, not a "
+                         f"{type(model).__name__}.")
+    return ModelSpec(module=model,
+                     example_inputs=_as_tuple(example_inputs) if example_inputs is not None else ())
+
+
+def _as_tuple(example_inputs: Any) -> tuple:
+    import torch
+
+    if isinstance(example_inputs, torch.Tensor):
+        return (example_inputs,)
+    if isinstance(example_inputs, (tuple, list)) and all(
+            isinstance(value, torch.Tensor) for value in example_inputs):
+        return tuple(example_inputs)
+    raise UsageError("example_inputs must be a tensor or a tuple of tensors.")
+
+
+def _apply_inputs(spec: ModelSpec, inputs: list[Any]) -> None:
+    """Declarations as text go through the command line's parser; anything else is taken to be
+    Core ML input types and handed to ct.convert as they are."""
+    if not all(isinstance(item, str) for item in inputs):
+        spec.input_types = inputs
+        if spec.input_names is None:
+            spec.input_names = [getattr(item, "name", None) or f"input_{i}"
+                                for i, item in enumerate(inputs)]
+        return
+    from convert.loading import make_example_inputs, parse_input_decl
+
+    decls = [parse_input_decl(text) for text in inputs]
+    if spec.example_inputs and len(spec.example_inputs) != len(decls):
+        raise UsageError(f"{len(decls)} input declarations given for "
+                         f"{len(spec.example_inputs)} example inputs.")
+    if not spec.example_inputs:
+        spec.example_inputs = make_example_inputs(decls)
+    spec.input_names = [decl.name for decl in decls]
+    spec.flexible = {**spec.flexible, **{d.name: dict(d.ranges) for d in decls if d.ranges}}
+    spec.image_inputs = list(dict.fromkeys(
+        list(spec.image_inputs) + [decl.name for decl in decls if decl.image]))
+
+
+def _output_path(output: str | os.PathLike[str] | None) -> Any:
+    if output is None:
+        return None
+    from pathlib import Path
+
+    return Path(output)

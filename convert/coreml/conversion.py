@@ -1,0 +1,172 @@
+"""The conversion stage: a captured TorchScript module -> an ML program (`ct.MLModel`).
+
+Everything coremltools would otherwise decide implicitly is decided here and recorded: the input
+declarations (`inputs.plan_inputs`), explicit output names (so an output can never collide with an
+input, and never be called 'var_1234'), the deployment target and compute precision. Composite ops
+are registered before `ct.convert`, and the ones coremltools actually called are recorded.
+coremltools' logging, warnings and progress bars are captured (`quiet.recording`); when it fails,
+the failure becomes one diagnostic at the user's source line (`errors.conversion_diagnostic`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from convert.coreml.errors import FailedNode, conversion_diagnostic, first_line
+from convert.coreml.inputs import InputPlan, coreml_input_types, plan_inputs
+from convert.coreml.quiet import ConverterLog, ProgressCallback, import_coremltools, recording
+from convert.coreml.torch_graph import GraphIndex, capturing_converted_graph
+from lint.types import Diagnostic, UsageError
+
+PRECISIONS = {"fp16": "FLOAT16", "float16": "FLOAT16", "fp32": "FLOAT32", "float32": "FLOAT32"}
+
+# coremltools messages that say nothing to a torchready user: the scripted-model warning fires for
+# every frozen module we hand it, and the temp-dir one is Python cleaning up after it.
+_NOISE = (
+    re.compile(r"^Support for converting Torch Script Models is experimental"),
+    re.compile(r"^Implicitly cleaning up <TemporaryDirectory"),
+    re.compile(r"^ERROR - converting '"),  # turned into the diagnostic instead
+    re.compile(r"^Failed to load _ML"),  # the macOS-only runtime bindings, absent on Linux
+    re.compile(r"^Tuple detected at graph output"),  # our outputs are named one by one
+)
+
+
+@dataclass(frozen=True)
+class CoreMLOptions:
+    compute_precision: str = "fp16"  # like coremltools' default for ML programs
+    minimum_deployment_target: str | None = None  # None: coremltools' default (iOS15)
+
+    def __post_init__(self) -> None:
+        if self.compute_precision.lower() not in PRECISIONS:
+            raise UsageError(f"unknown compute precision {self.compute_precision!r} "
+                             "(use fp16 or fp32)")
+
+
+@dataclass
+class Conversion:
+    """What the conversion stage produced. `mlmodel` is None when coremltools failed."""
+
+    mlmodel: Any | None
+    inputs: list[InputPlan]
+    output_names: list[str]  # Core ML output names, in the PyTorch output order
+    torch_output_names: list[str]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    log: ConverterLog = field(default_factory=ConverterLog)
+    graph_index: GraphIndex = field(default_factory=GraphIndex)
+    composite_ops_applied: list[str] = field(default_factory=list)
+    failed_node: FailedNode | None = None
+    error: str | None = None  # first line of coremltools' message on failure
+    notes: list[str] = field(default_factory=list)
+    options: CoreMLOptions = field(default_factory=CoreMLOptions)
+
+    @property
+    def ok(self) -> bool:
+        return self.mlmodel is not None
+
+
+def deployment_target(ct: Any, name: str | None) -> Any:
+    if name is None:
+        return None
+    wanted = name.replace(".", "_").lower()
+    for candidate in dir(ct.target):
+        if candidate.lower() == wanted:
+            return getattr(ct.target, candidate)
+    known = ", ".join(n for n in dir(ct.target) if n.startswith("iOS"))
+    raise UsageError(f"unknown deployment target {name!r} (for example: {known})")
+
+
+def coreml_output_names(torch_names: Sequence[str], input_names: Sequence[str]) -> list[str]:
+    """Valid MIL identifiers, unique, never equal to an input name."""
+    taken = set(input_names)
+    names = []
+    for position, raw in enumerate(torch_names):
+        name = re.sub(r"\W", "_", str(raw)) or f"output_{position}"
+        if name[0].isdigit():
+            name = f"output_{name}"
+        base, suffix = name, 1
+        while name in taken:
+            name = f"{base}_out" if suffix == 1 else f"{base}_out{suffix}"
+            suffix += 1
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def convert_script_module(
+    script_module: Any,
+    *,
+    input_names: Sequence[str],
+    example_inputs: Sequence[Any],
+    output_names: Sequence[str],
+    options: CoreMLOptions | None = None,
+    flexible: Mapping[str, Mapping[int, tuple[int, int | None]]] | None = None,
+    enumerated_shapes: Mapping[str, Sequence[Sequence[int]]] | None = None,
+    image_inputs: Sequence[str] = (),
+    imagenet: bool = False,
+    input_types: Sequence[Any] | None = None,
+    fallback_location: tuple[str, int] = ("<model>", 1),
+    root: Any = None,
+    progress: ProgressCallback | None = None,
+) -> Conversion:
+    """Convert a (frozen) TorchScript module to an ML program.
+
+    `input_types` (ct.TensorType/ImageType objects from a ModelSpec) replaces the declarations
+    torchready would derive; `root` is the nn.Module that was captured (for source lines).
+    Raises UsageError for declarations that cannot work (unknown input in `flexible`, an example
+    outside its range, ...); conversion failures are returned as diagnostics, not raised.
+    """
+    from convert.composite_ops import recording_applied, register_composite_ops
+
+    options = options or CoreMLOptions()
+    ct = import_coremltools()
+    register_composite_ops()
+    plans = plan_inputs(input_names, example_inputs, flexible=flexible,
+                        enumerated_shapes=enumerated_shapes, image_inputs=image_inputs,
+                        imagenet=imagenet)
+    if input_types:  # the user's own declarations decide what is an image
+        plans = [dataclasses.replace(plan, image=isinstance(declared, ct.ImageType))
+                 for plan, declared in zip(plans, input_types)]
+    names = coreml_output_names(output_names, input_names)
+    conversion = Conversion(mlmodel=None, inputs=plans, output_names=names,
+                            torch_output_names=list(output_names), options=options)
+    conversion.notes.extend(plan.note for plan in plans if plan.note)
+    for torch_name, name in zip(output_names, names):
+        if str(torch_name) != name:
+            conversion.notes.append(f"output {torch_name!r} is named {name!r} in Core ML")
+
+    arguments = {
+        "inputs": list(input_types) if input_types else coreml_input_types(plans),
+        "outputs": [ct.TensorType(name=name) for name in names],
+        "convert_to": "mlprogram",
+        "minimum_deployment_target": deployment_target(ct, options.minimum_deployment_target),
+        "compute_precision": getattr(ct.precision, PRECISIONS[options.compute_precision.lower()]),
+        # Core ML can only load a model on macOS; elsewhere loading would just fail and warn.
+        "skip_model_load": sys.platform != "darwin",
+    }
+    with recording(progress) as log, capturing_converted_graph() as captured, \
+            recording_applied() as applied:
+        try:
+            conversion.mlmodel = ct.convert(script_module, **arguments)
+        except Exception as error:  # coremltools raises anything from any layer
+            conversion.error = first_line(error)
+            failure = error
+        else:
+            failure = None
+    conversion.log = log
+    conversion.graph_index = GraphIndex.of(captured.get("graph"))
+    conversion.composite_ops_applied = list(applied)
+    if failure is not None:
+        diagnostic, node = conversion_diagnostic(failure, log, conversion.graph_index,
+                                                 fallback_location, root)
+        conversion.diagnostics.append(diagnostic)
+        conversion.failed_node = node
+    conversion.notes.extend(
+        message.text for message in log.unique()
+        if message.level != "error" and not any(p.search(message.text) for p in _NOISE)
+    )
+    return conversion

@@ -1,0 +1,433 @@
+"""The conversion pipeline, one stage after another.
+
+    load -> lint -> prepare -> capture -> coverage -> convert -> metadata -> [parity] -> save
+
+Each stage is a function of its own module with a small result; this file only calls them in
+order, times them, shows progress and collects everything in a `ConversionResult`. A stage that
+fails records `failed_stage` and the pipeline stops there (the diagnostics say why). User mistakes
+(a spec that cannot load, a declaration that cannot work) raise `UsageError` (exit code 2).
+
+`torchready convert` runs every stage and saves; `torchready audit` runs the same stages in memory
+(no `output`); the Python API `convert.api.to_coreml` starts from a ModelSpec (no load stage).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convert.progress import StageProgress
+from convert.spec import ModelSpec
+from lint.types import Diagnostic, Severity, UsageError
+
+STAGES = ("load", "lint", "prepare", "capture", "coverage", "convert", "metadata", "parity", "save")
+
+
+@dataclass
+class PipelineOptions:
+    output: Path | None = None  # where to save the .mlpackage; None: nothing is written (audit)
+    mode: str | None = None  # overrides the spec's capture mode
+    lint: bool = True  # run the static rules on the model's source files
+    fix: bool = False  # apply safe lint fixes to those files before capture (CLI only)
+    labels: list[str] | None = None  # overrides the spec's class labels
+    imagenet: bool | None = None  # overrides the spec's ImageNet preset
+    compute_precision: str | None = None  # overrides the spec ("fp16" | "fp32")
+    minimum_deployment_target: str | None = None  # overrides the spec ("iOS16", ...)
+    progress: StageProgress = field(default_factory=lambda: StageProgress(enabled=False))
+
+
+@dataclass
+class ConversionResult:
+    """Everything a conversion produced; `ok` when a Core ML model exists."""
+
+    spec: ModelSpec | None = None
+    mlmodel: Any = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    failed_stage: str | None = None
+    error: str | None = None  # one line: why the failed stage failed
+    capture_mode: str | None = None
+    capture_reason: str | None = None
+    composite_ops_applied: list[str] = field(default_factory=list)
+    coverage: Any = None  # convert.coverage report
+    inputs: list[Any] = field(default_factory=list)  # convert.coreml.inputs.InputPlan
+    output_names: list[str] = field(default_factory=list)  # Core ML output names
+    torch_output_names: list[str] = field(default_factory=list)
+    sourcemap: dict[str, Any] | None = None  # see convert.sidecar
+    package_path: Path | None = None
+    sourcemap_path: Path | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # user-defined keys written
+    notes: list[str] = field(default_factory=list)  # facts worth telling, not problems
+    lint_fixes: dict[str, str] = field(default_factory=dict)  # path -> unified diff applied
+    parity: Any = None  # filled by the parity stage (numeric parity issue)
+    prepared: Any = None
+    captured: Any = None
+    conversion: Any = None  # convert.coreml.conversion.Conversion
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_stage is None and self.mlmodel is not None
+
+    def has_errors(self) -> bool:
+        return any(d.severity == Severity.ERROR for d in self.diagnostics)
+
+
+class _Stages:
+    """Times each stage into the result and drives the progress display."""
+
+    def __init__(self, result: ConversionResult, progress: StageProgress) -> None:
+        self.result = result
+        self.progress = progress
+
+    def run(self, name: str, description: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def timed():
+            started = time.perf_counter()
+            try:
+                with self.progress.stage(name, description) as handle:
+                    yield handle
+            finally:
+                # A stage can run twice (load again after --fix rewrote the model's files).
+                elapsed = time.perf_counter() - started
+                self.result.timings[name] = self.result.timings.get(name, 0.0) + elapsed
+
+        return timed()
+
+
+def convert_model(spec_text: str, options: PipelineOptions,
+                  input_decls: Sequence[Any] = ()) -> ConversionResult:
+    """The command-line entry: MODEL spec text -> loaded spec -> `run`."""
+    from convert.coreml.quiet import install
+    from convert.loading import load_model
+
+    install()  # the model's own file may import coremltools: record its chatter from the start
+    result = ConversionResult()
+    stages = _Stages(result, options.progress)
+    with stages.run("load", f"loading {spec_text}"):
+        spec = load_model(spec_text, list(input_decls) or None)
+    if options.lint and options.fix:
+        with stages.run("lint", "applying safe lint fixes") as stage:
+            changed = _lint(result, spec, fix=True)
+            stage.detail = f"{len(result.lint_fixes)} file(s) fixed" if changed else "no fixes"
+        if changed:
+            # The model was imported before its files were fixed: import it again, fixed.
+            _forget_modules(result.lint_fixes)
+            with stages.run("load", f"reloading {spec_text} after fixes"):
+                spec = load_model(spec_text, list(input_decls) or None)
+    return run(spec, options, result=result, linted=options.fix)
+
+
+def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
+        result: ConversionResult | None = None, linted: bool = False) -> ConversionResult:
+    """Run the stages after loading on `spec` (the Python API starts here)."""
+    from convert.composite_ops import register_composite_ops
+    from convert.coreml.quiet import install
+
+    options = options or PipelineOptions()
+    install()  # before anything imports coremltools: its log lines are recorded, not printed
+    result = result or ConversionResult()
+    spec = _with_overrides(spec, options)
+    result.spec = spec
+    stages = _Stages(result, options.progress)
+
+    if options.lint and not linted:
+        with stages.run("lint", "checking the model's source"):
+            _lint(result, spec, fix=False)
+
+    with stages.run("prepare", "eval mode, output flattening, input checks"):
+        prepared = _prepare(spec)
+    result.prepared = prepared
+    result.diagnostics.extend(prepared.diagnostics)
+    result.notes.extend(prepared.notes)
+
+    with stages.run("capture", f"capturing TorchScript ({spec.mode or 'auto'})") as stage:
+        captured = _capture(prepared, spec.mode or "auto", spec.traced_submodules)
+        result.captured = captured
+        result.diagnostics.extend(captured.diagnostics)
+        result.notes.extend(captured.notes)
+        result.capture_mode = captured.mode
+        result.capture_reason = captured.reason
+        if not captured.ok:
+            stage.fail(f"capture failed: {captured.error}")
+    if not captured.ok:
+        return _failed(result, "capture", captured.error or "torch.jit could not capture the model")
+
+    with stages.run("coverage", "checking coremltools' op coverage"):
+        register_composite_ops()  # first: the ops they add count as supported
+        result.coverage = _coverage(captured, prepared)
+    result.diagnostics.extend(getattr(result.coverage, "diagnostics", []) or [])
+
+    with stages.run("convert", "ct.convert to an ML program") as stage:
+        conversion = _convert(spec, prepared, captured, options.progress)
+        if not conversion.ok:
+            stage.fail(f"ct.convert failed: {conversion.error}")
+    result.conversion = conversion
+    result.inputs = conversion.inputs
+    result.output_names = conversion.output_names
+    result.torch_output_names = conversion.torch_output_names
+    result.composite_ops_applied = conversion.composite_ops_applied
+    result.notes.extend(conversion.notes)
+    result.notes.extend(_untested_versions())
+    result.diagnostics.extend(_without_repeats(conversion.diagnostics, result.diagnostics))
+    if not conversion.ok:
+        stopped_at = [d.details.get("op") for d in conversion.diagnostics if d.code == "TR301"]
+        if stopped_at:  # name every op without a converter, not just the first one it hit
+            missing = set(getattr(result.coverage, "unsupported", None) or []) | set(stopped_at)
+            return _failed(result, "convert", "coremltools has no converter for "
+                           + ", ".join(sorted(str(op) for op in missing)))
+        return _failed(result, "convert", conversion.error)
+    result.mlmodel = conversion.mlmodel
+
+    with stages.run("metadata", "metadata, Xcode preview, source map"):
+        _metadata(result, spec, prepared)
+        result.sourcemap = _sourcemap(result, prepared)
+
+    # -- parity ---------------------------------------------------------------------------------
+    # The numeric parity stage (issue 4: MIL reference runtime, eager vs TorchScript vs Core ML)
+    # plugs in here: it reads result.mlmodel, result.prepared (reference outputs, example inputs)
+    # and result.sourcemap, sets result.parity, adds diagnostics, and on failure calls
+    # `_failed(result, "parity", ...)`.
+    run_parity_stage(result, stages)
+
+    if options.output is not None and result.failed_stage is None:
+        with stages.run("save", f"saving {options.output}"):
+            _save(result, Path(options.output))
+    result.diagnostics = _sorted(result.diagnostics)
+    return result
+
+
+def run_parity_stage(result: ConversionResult, stages: _Stages) -> None:
+    """Placeholder until the parity engine lands: nothing is checked, nothing is claimed."""
+    return None
+
+
+# --- stages -------------------------------------------------------------------------------------
+
+
+def _with_overrides(spec: ModelSpec, options: PipelineOptions) -> ModelSpec:
+    """A copy of the spec with the command line's choices on top (the user's object is kept)."""
+    import dataclasses
+
+    changes: dict[str, Any] = {}
+    if options.mode is not None:
+        changes["mode"] = options.mode
+    if options.labels is not None:
+        changes["class_labels"] = list(options.labels)
+    if options.imagenet is not None:
+        changes["imagenet"] = options.imagenet
+    if options.compute_precision is not None:
+        changes["compute_precision"] = options.compute_precision
+    if options.minimum_deployment_target is not None:
+        changes["minimum_deployment_target"] = options.minimum_deployment_target
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def model_source_files(spec: ModelSpec) -> list[str]:
+    """The user's files behind the model: where its classes live, and the factory's file."""
+    from convert.python_source import source_file_of
+    from convert.source_lines import is_user_file
+
+    files: list[str] = []
+    candidates = [spec.origin[0]] if spec.origin else []
+    candidates += [source_file_of(type(module)) for module in spec.module.modules()]
+    for path in candidates:
+        if path and is_user_file(path) and Path(path).is_file():
+            resolved = str(Path(path).resolve())
+            if resolved not in files:
+                files.append(resolved)
+    return files
+
+
+def _lint(result: ConversionResult, spec: ModelSpec, *, fix: bool) -> bool:
+    """Static rules on the model's files; with `fix`, apply safe fixes. True if files changed."""
+    try:
+        from lint.api import lint_paths
+    except ImportError:  # the static half is optional for the pipeline
+        result.notes.append("lint stage skipped: lint.api is not available")
+        return False
+    files = model_source_files(spec)
+    if not files:
+        return False
+    from convert.coreml.torch_graph import display_path
+
+    run = lint_paths([display_path(path) for path in files], fix=fix)
+    result.diagnostics.extend(run.diagnostics)
+    for file in run.files:
+        if file.diff and file.fixes_applied:
+            result.lint_fixes[str(file.path)] = file.diff
+        if file.error:
+            result.notes.append(f"lint could not read {file.path}: {file.error}")
+    return bool(result.lint_fixes)
+
+
+def _forget_modules(fixed_paths: dict[str, str]) -> None:
+    fixed = {str(Path(path).resolve()) for path in fixed_paths}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and str(Path(path).resolve()) in fixed:
+            del sys.modules[name]
+
+
+def _prepare(spec: ModelSpec) -> Any:
+    from convert.prepare import prepare
+
+    return prepare(spec)
+
+
+def _capture(prepared: Any, mode: str, traced_submodules: list[str] | None) -> Any:
+    from convert.capture import capture
+
+    return capture(prepared, mode, traced_submodules)
+
+
+def _coverage(captured: Any, prepared: Any) -> Any:
+    from convert.coverage import check_op_coverage
+
+    return check_op_coverage(captured, root=prepared.module)
+
+
+def _fallback_location(spec: ModelSpec) -> tuple[str, int]:
+    """Where a conversion failure without a node points: the model's class, else its factory."""
+    from convert.coreml.torch_graph import display_path
+    from convert.python_source import definition_line
+    from convert.source_lines import is_user_file
+
+    found = definition_line(type(spec.module))
+    if found is not None and is_user_file(found[0]):
+        return display_path(found[0]), found[1]
+    if spec.origin is not None:
+        return display_path(spec.origin[0]), spec.origin[1]
+    return found if found is not None else ("<model>", 1)
+
+
+def _convert(spec: ModelSpec, prepared: Any, captured: Any, progress: StageProgress) -> Any:
+    from convert.coreml.conversion import CoreMLOptions, convert_script_module
+
+    options = CoreMLOptions(
+        compute_precision=spec.compute_precision or "fp16",
+        minimum_deployment_target=spec.minimum_deployment_target,
+    )
+    return convert_script_module(
+        captured.module,
+        input_names=prepared.input_names,
+        example_inputs=prepared.example_inputs,
+        output_names=prepared.output_names,
+        options=options,
+        flexible=prepared.flexible,
+        enumerated_shapes=prepared.enumerated_shapes,
+        image_inputs=prepared.image_inputs,
+        imagenet=prepared.imagenet,
+        input_types=spec.input_types,
+        fallback_location=_fallback_location(spec),
+        root=prepared.module,
+        progress=progress.converter_phase,
+    )
+
+
+def _untested_versions() -> list[str]:
+    """coremltools' import-time "Torch version X has not been tested" warning, kept as a note."""
+    from convert.coreml.quiet import import_time_messages
+
+    return [f"coremltools: {m.text}" for m in import_time_messages()
+            if "has not been tested" in m.text]
+
+
+def _metadata(result: ConversionResult, spec: ModelSpec, prepared: Any) -> None:
+    from convert.metadata import (apply_metadata, default_descriptions, infer_preview_type,
+                                  metadata_from_spec)
+
+    metadata = metadata_from_spec(spec.metadata, labels=spec.class_labels,
+                                  preview_type=spec.preview_type)
+    outputs = result.mlmodel._mil_program.functions["main"].outputs
+    first_shape = outputs[0].shape if outputs else None
+    metadata.preview_type = infer_preview_type(
+        metadata, has_image_input=any(plan.image for plan in result.inputs),
+        first_output_shape=first_shape)
+    inputs_text, outputs_text = default_descriptions(
+        result.inputs, result.output_names, result.torch_output_names, metadata.labels,
+        metadata.preview_type)
+    metadata.input_descriptions = {**inputs_text, **metadata.input_descriptions}
+    metadata.output_descriptions = {**outputs_text, **metadata.output_descriptions}
+    from lint import __version__
+
+    extra = {"torchready.version": __version__,
+             "torchready.capture": result.capture_mode or ""}
+    result.metadata = apply_metadata(result.mlmodel, metadata, extra=extra)
+
+
+def _sourcemap(result: ConversionResult, prepared: Any) -> dict[str, Any]:
+    from convert.sidecar import build_sourcemap
+
+    return build_sourcemap(
+        result.mlmodel, result.conversion.graph_index,
+        input_names=[plan.name for plan in result.inputs],
+        output_names=result.output_names,
+        torch_output_names=result.torch_output_names,
+        root=prepared.module,
+    )
+
+
+def _save(result: ConversionResult, path: Path) -> None:
+    from convert.sidecar import write_sourcemap
+
+    if path.suffix != ".mlpackage":
+        raise UsageError(f"the output must be a .mlpackage path, got '{path}'.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result.mlmodel.save(str(path))
+    result.package_path = path
+    if result.sourcemap is not None:
+        result.sourcemap_path = write_sourcemap(result.sourcemap, path)
+
+
+def _failed(result: ConversionResult, stage: str, error: str | None) -> ConversionResult:
+    result.failed_stage = stage
+    result.error = error
+    result.diagnostics = _sorted(result.diagnostics)
+    return result
+
+
+def _without_repeats(new: list[Diagnostic], existing: list[Diagnostic]) -> list[Diagnostic]:
+    """The coverage stage already reported every unsupported op with its lines; ct.convert's
+    TR301 for the first of them would say the same thing again."""
+    reported = {(d.code, d.details.get("op") or d.details.get("kind")) for d in existing}
+    kept = []
+    for diagnostic in new:
+        key = (diagnostic.code, diagnostic.details.get("op"))
+        if diagnostic.code == "TR301" and key in reported:
+            continue
+        kept.append(diagnostic)
+    return kept
+
+
+def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """One finding per (code, file, line), paths as lint shows them, in source order.
+
+    The static rules and the dynamic checks often see the same problem (TR101 on a dict-returning
+    forward is both read in the source and observed in prepare). Keep the one with a fix, else
+    the dynamic one (it saw what really happened).
+    """
+    import dataclasses
+
+    from convert.coreml.torch_graph import display_path
+
+    chosen: dict[tuple[str, str, int], Diagnostic] = {}
+    for diagnostic in diagnostics:
+        if not diagnostic.path.startswith("<"):
+            diagnostic = dataclasses.replace(diagnostic, path=display_path(diagnostic.path))
+        key = (diagnostic.code, diagnostic.path, diagnostic.line)
+        kept = chosen.get(key)
+        if kept is None or _preferred(diagnostic, kept):
+            chosen[key] = diagnostic
+    return sorted(chosen.values(), key=lambda d: d.sort_key)
+
+
+def _preferred(candidate: Diagnostic, kept: Diagnostic) -> bool:
+    if (candidate.fix is not None) != (kept.fix is not None):
+        return candidate.fix is not None
+    return kept.origin == "lint" and candidate.origin != "lint"

@@ -1,0 +1,94 @@
+"""Each composite op: its minimal model fails ct.convert without it, converts with it, and the
+lowering computes what torch computes."""
+
+import pytest
+import torch
+
+from convert import composite_ops
+from convert.composite_ops.parity import _value_inference_check, check_parity
+from convert.coreml.conversion import convert_script_module
+
+OPS = composite_ops.composite_ops()
+# What coremltools 9.0 does without the op: no converter at all, or a converter that crashes.
+EXPECTED_WITHOUT = {"diff": ("TR301", "not implemented"),
+                    "new_ones": ("TR301", "not implemented"),
+                    "int": ("TR303", "only 0-dimensional arrays")}
+
+
+def _convert(op):
+    example = op.example()
+    traced = torch.jit.trace(example.module, example.example_inputs)
+    declared = example.convert_kwargs()["inputs"]
+    flexible = {}
+    for item in declared:
+        dims = {i: (d.lower_bound, d.upper_bound) for i, d in enumerate(item.shape.shape)
+                if hasattr(d, "lower_bound")}
+        if dims:
+            flexible[item.name] = dims
+    return convert_script_module(traced, input_names=[item.name for item in declared],
+                                 example_inputs=list(example.example_inputs),
+                                 output_names=["result"], flexible=flexible)
+
+
+def test_every_op_module_is_listed_with_its_contract():
+    assert [op.kind for op in OPS] == ["diff", "new_ones", "int"]
+    for op in OPS:
+        assert op.summary and callable(op.lower)
+        assert op.override == (op.kind == "int")  # only a broken converter is overridden
+
+
+def test_registration_is_idempotent_and_routes_coremltools_to_our_lowering():
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
+
+    first = composite_ops.register_composite_ops()
+    second = composite_ops.register_composite_ops()
+    assert [op.kind for op in first] == [op.kind for op in second] == [op.kind for op in OPS]
+    for op in OPS:
+        for name in op.names:
+            assert _TORCH_OPS_REGISTRY.get_func(name).__name__ == op.kind
+    assert composite_ops.skipped_because_upstream() == []
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda op: op.kind)
+def test_minimal_model_fails_without_the_op_and_converts_with_it(op):
+    code, text = EXPECTED_WITHOUT[op.kind]
+    with composite_ops.disabled(op.kind):
+        without = _convert(op)
+    assert not without.ok
+    [diagnostic] = without.diagnostics
+    assert diagnostic.code == code and text in diagnostic.message
+
+    with_op = _convert(op)
+    assert with_op.ok, with_op.diagnostics
+    assert op.kind in with_op.composite_ops_applied
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda op: op.kind)
+def test_lowering_matches_torch(op):
+    checks = check_parity(op)
+    ran = [check for check in checks if check.ran]
+    assert ran and ran[0].oracle == "value-inference"
+    for check in ran:
+        assert check.passed, check
+        assert check.max_abs_error == 0.0 or check.max_abs_error <= 1e-5
+
+
+def test_the_parity_oracle_catches_a_wrong_lowering():
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.frontend.torch import register_torch_op
+    from coremltools.converters.mil.frontend.torch.ops import _get_inputs
+
+    def diff(context, node):  # wrong on purpose: drops the first element, never subtracts
+        inputs = _get_inputs(context, node, min_expected=1)
+        parts = [value for value in (inputs[3], inputs[0]) if value is not None]
+        x = mb.concat(values=parts, axis=-1) if len(parts) > 1 else parts[0]
+        for _ in range(int(inputs[1].val)):
+            x = mb.slice_by_index(x=x, begin=[0, 1], end=[0, 0], begin_mask=[True, False],
+                                  end_mask=[True, True])
+        context.add(mb.identity(x=x, name=node.name), node.name)
+
+    composite_ops.register_composite_ops()
+    with composite_ops.disabled("diff"):
+        register_torch_op(diff)
+        check = _value_inference_check(composite_ops.by_kind("diff"), 1e-5)
+    assert check.ran and not check.passed
