@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Sequence
 
@@ -121,6 +119,9 @@ def _run_jobs(jobs: list[_Job], workers: int | None) -> list[FileResult]:
     workers = min(workers, len(jobs) // MIN_FILES_PER_JOB)
     if workers <= 1:
         return [_run_job(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor  # not needed for one file: import late
+    from multiprocessing import get_context
+
     # forkserver, not fork: forking a process that runs threads (a language server, a test
     # runner) can copy a held lock into the child and hang it. The server imports the rules
     # once and forks each worker from that clean, single-threaded process.
