@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convert.findings import finding
+from convert.graph_passes import apply_graph_passes
 from convert.source_lines import coreml_graph, node_source
 from lint.types import Diagnostic, Severity
 
@@ -90,6 +91,7 @@ def check_op_coverage(captured: Any, root: Any = None) -> CoverageReport:
     module = _script_module_of(captured)
     registry = _registry()
     graph = coreml_graph(module)
+    apply_graph_passes(graph)  # what the conversion stage rewrites before ct.convert
     report = CoverageReport()
     for node in _walk_converted(graph, top_level=True):
         kind = node.kind()

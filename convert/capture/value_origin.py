@@ -12,6 +12,13 @@ for every input (`self.scale.item()`), so freezing it is harmless.
 Only the operands of the converting expression are looked at (the `if` test, the arguments of
 `float(...)`/`math.sqrt(...)`, the receiver of `.item()`), and a name used only through a shape
 accessor (`y` in `y.size(1)`) counts as shape, not data.
+
+When the converted value is what a plain Python function returned (`if use_gqa_in_sdpa(mask, key,
+value):` in transformers), its arguments say nothing: the function may only have measured them.
+Its `return` expressions are read instead, with each parameter standing for the argument passed
+(`key.shape[-1] == value.shape[-1] <= 256` reads shapes only). The function is followed only when
+every name its returns use is a parameter it never reassigns, or a global; anything computed in
+the function falls back to the arguments, which is never less careful.
 """
 
 from __future__ import annotations
@@ -160,6 +167,14 @@ def origin_at(frame: FrameType | None, path: str, line: int) -> frozenset[str]:
         return frozenset()
     found: set[str] = set()
     for expression in _converting_expression(path, line):
+        followed = _returned_values(expression, frame)
+        if followed is not None:
+            values, measured = followed
+            if measured:
+                found.add("shape")
+            for value in values:
+                found |= _tensor_origins(value)
+            continue
         operands, measured = _operands(expression)
         if measured:
             found.add("shape")
@@ -170,6 +185,130 @@ def origin_at(frame: FrameType | None, path: str, line: int) -> frozenset[str]:
                 continue
             found |= _tensor_origins(value)
     return frozenset(found)
+
+
+def _returned_values(expression: ast.AST, frame: FrameType) -> tuple[list[Any], bool] | None:
+    """For `f(...)` (or `not f(...)`) calling a plain Python function: the values its `return`
+    expressions read (arguments standing in for parameters, globals) and whether they measure a
+    shape; None when the call cannot be followed that way."""
+    import inspect
+    import textwrap
+    import types
+
+    while isinstance(expression, ast.UnaryOp) and isinstance(expression.op, ast.Not):
+        expression = expression.operand
+    if not isinstance(expression, ast.Call) or any(
+            isinstance(a, ast.Starred) for a in expression.args) or any(
+            k.arg is None for k in expression.keywords):
+        return None
+    try:
+        function = _callable(expression.func, frame)
+    except LookupError:
+        return None
+    bound_self = getattr(function, "__self__", None)
+    plain = getattr(function, "__func__", function)
+    if not isinstance(plain, types.FunctionType):
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(plain)))
+        arguments = inspect.signature(function).bind(*expression.args, **{
+            k.arg: k.value for k in expression.keywords})
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return None
+    definition = next((node for node in tree.body
+                       if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if definition is None:
+        return None
+    arguments.apply_defaults()
+    parameters = dict(arguments.arguments)
+    if bound_self is not None and definition.args.args:
+        parameters[definition.args.args[0].arg] = bound_self
+    assigned = {node.id for node in ast.walk(definition)
+                if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del))}
+    values: list[Any] = []
+    measured_any = False
+    for node in _own_returns(definition):
+        operands, measured = _operands(node.value)
+        measured_any |= measured
+        for operand in operands:
+            root = operand
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if not isinstance(root, ast.Name) or root.id in assigned:
+                return None  # computed in the function (a local, a reassigned parameter)
+            if root.id in parameters:
+                try:
+                    value = _argument_value(parameters[root.id], frame)
+                except LookupError:
+                    return None
+            elif root.id in plain.__globals__:
+                value = plain.__globals__[root.id]
+            elif hasattr(builtins, root.id):
+                continue
+            else:
+                return None
+            try:
+                values.append(_attribute_chain(value, operand))
+            except LookupError:
+                return None
+    return values, measured_any
+
+
+def _argument_value(argument: Any, frame: FrameType) -> Any:
+    """The value a parameter was bound to: a default, a literal, or a name in the caller."""
+    if not isinstance(argument, ast.AST):
+        return argument  # the parameter's default value
+    if isinstance(argument, ast.Constant):
+        return argument.value
+    return _evaluate(argument, frame)  # LookupError for anything computed at the call
+
+
+def _own_returns(definition: ast.AST) -> list[ast.Return]:
+    """The function's `return value` statements, not those of functions nested in it."""
+    found: list[ast.Return] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                  ast.ClassDef)):
+                continue
+            if isinstance(child, ast.Return) and child.value is not None:
+                found.append(child)
+            visit(child)
+
+    visit(definition)
+    return found
+
+
+def _attribute_chain(value: Any, operand: ast.AST) -> Any:
+    """`value` followed along the attributes of `operand` (`config.x` -> value.x)."""
+    chain = []
+    while isinstance(operand, ast.Attribute):
+        chain.append(operand.attr)
+        operand = operand.value
+    for name in reversed(chain):
+        value = _stored_attribute(value, name)
+    return value
+
+
+def _callable(node: ast.AST, frame: FrameType) -> Any:
+    """The function a call's `func` names, without running any property: a name, a module's
+    function, or a method found on the receiver's class."""
+    if isinstance(node, ast.Attribute):
+        receiver = _evaluate(node.value, frame)
+        try:
+            return _stored_attribute(receiver, node.attr)
+        except LookupError:
+            for klass in type(receiver).__mro__:
+                candidate = vars(klass).get(node.attr)
+                if candidate is not None:
+                    if isinstance(candidate, staticmethod):
+                        return candidate.__func__
+                    if callable(candidate) and hasattr(candidate, "__get__"):
+                        return candidate.__get__(receiver, type(receiver))
+                    raise LookupError(node.attr)
+            raise
+    return _evaluate(node, frame)
 
 
 def find_frame(start: FrameType | None, path: str, line: int) -> FrameType | None:

@@ -31,7 +31,8 @@ from types import ModuleType
 from typing import Any
 
 # One module per op, in the order `torchready audit` lists them.
-_MODULES = ("diff", "new_ones", "scalar_cast")
+_MODULES = ("diff", "new_ones", "scalar_cast", "sdpa_gqa", "tensor_assign", "upsample_bicubic",
+            "upsample_bilinear_aa")
 
 
 @dataclass(frozen=True)

@@ -101,8 +101,11 @@ def _value_inference_check(op: CompositeOp, atol: float) -> ParityCheck:
                  if hasattr(var, "op") and var.op is not None and var.op.op_type == "const"
                  and var.val is not None and np.shape(var.val) == tuple(expected.shape)]
     if final.op_type != "add" or len(constants) != 1:
+        # coremltools could not evaluate some emitted op (not every MIL op has value_inference):
+        # this oracle cannot judge the lowering, the reference runtime has to.
         return ParityCheck(op.kind, "value-inference", None, False,
-                           f"the program did not fold to add(const, anchor) (ends in {final.op_type})")
+                           f"the program did not fold to add(const, anchor) (ends in "
+                           f"{final.op_type})", ran=False)
     return _compare(op.kind, "value-inference", expected.numpy(), constants[0].val, atol)
 
 

@@ -3,9 +3,12 @@
 Everything coremltools would otherwise decide implicitly is decided here and recorded: the input
 declarations (`inputs.plan_inputs`), explicit output names (so an output can never collide with an
 input, and never be called 'var_1234'), the deployment target and compute precision. Composite ops
-are registered before `ct.convert`, and the ones coremltools actually called are recorded.
-coremltools' logging, warnings and progress bars are captured (`quiet.recording`); when it fails,
-the failure becomes one diagnostic at the user's source line (`errors.conversion_diagnostic`).
+are registered before `ct.convert`, and the ones coremltools actually called are recorded. Right
+before `ct.convert`, torchready's TorchScript graph passes (`convert.graph_passes`) rewrite graph
+patterns coremltools cannot see through into equivalent ones, and the passes that changed
+something are recorded too. coremltools' logging, warnings and progress bars are captured
+(`quiet.recording`); when it fails, the failure becomes one diagnostic at the user's source line
+(`errors.conversion_diagnostic`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ class Conversion:
     log: ConverterLog = field(default_factory=ConverterLog)
     graph_index: GraphIndex = field(default_factory=GraphIndex)
     composite_ops_applied: list[str] = field(default_factory=list)
+    graph_passes_applied: list[str] = field(default_factory=list)  # convert.graph_passes names
     failed_node: FailedNode | None = None
     error: str | None = None  # first line of coremltools' message on failure
     notes: list[str] = field(default_factory=list)
@@ -121,6 +125,7 @@ def convert_script_module(
     outside its range, ...); conversion failures are returned as diagnostics, not raised.
     """
     from convert.composite_ops import recording_applied, register_composite_ops
+    from convert.graph_passes import run_graph_passes
 
     options = options or CoreMLOptions()
     ct = import_coremltools()
@@ -148,6 +153,11 @@ def convert_script_module(
         # Core ML can only load a model on macOS; elsewhere loading would just fail and warn.
         "skip_model_load": sys.platform != "darwin",
     }
+    passes = run_graph_passes(script_module)
+    conversion.graph_passes_applied = passes.names
+    conversion.notes.extend(applied.describe() for applied in passes.applied)
+    conversion.notes.extend(f"graph pass skipped after an error (a torchready bug): {failure}"
+                            for failure in passes.failed)
     with recording(progress) as log, capturing_converted_graph() as captured, \
             recording_applied() as applied:
         try:

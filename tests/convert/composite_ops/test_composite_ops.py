@@ -12,7 +12,16 @@ OPS = composite_ops.composite_ops()
 # What coremltools 9.0 does without the op: no converter at all, or a converter that crashes.
 EXPECTED_WITHOUT = {"diff": ("TR301", "not implemented"),
                     "new_ones": ("TR301", "not implemented"),
-                    "int": ("TR303", "only 0-dimensional arrays")}
+                    "int": ("TR303", "only 0-dimensional arrays"),
+                    "scaled_dot_product_attention": ("TR303", "Incompatible dim 1"),
+                    "_internal_op_tensor_inplace_copy": ("TR303", "updates tensor should have"),
+                    "upsample_bicubic2d": ("TR301", "not implemented"),
+                    # converts without the fix, silently wrong: tests/convert/zoo shows it
+                    "_upsample_bilinear2d_aa": None}
+# Fixes of converters coremltools has but gets wrong (the rest are ops it lacks).
+OVERRIDES = {"int", "scaled_dot_product_attention", "_internal_op_tensor_inplace_copy",
+             "_upsample_bilinear2d_aa"}
+FAILING_WITHOUT = [op for op in OPS if EXPECTED_WITHOUT[op.kind] is not None]
 
 
 def _convert(op):
@@ -31,10 +40,12 @@ def _convert(op):
 
 
 def test_every_op_module_is_listed_with_its_contract():
-    assert [op.kind for op in OPS] == ["diff", "new_ones", "int"]
+    assert [op.kind for op in OPS] == ["diff", "new_ones", "int", "scaled_dot_product_attention",
+                                       "_internal_op_tensor_inplace_copy", "upsample_bicubic2d",
+                                       "_upsample_bilinear2d_aa"]
     for op in OPS:
         assert op.summary and callable(op.lower)
-        assert op.override == (op.kind == "int")  # only a broken converter is overridden
+        assert op.override == (op.kind in OVERRIDES)  # only broken converters are overridden
 
 
 def test_registration_is_idempotent_and_routes_coremltools_to_our_lowering():
@@ -49,7 +60,7 @@ def test_registration_is_idempotent_and_routes_coremltools_to_our_lowering():
     assert composite_ops.skipped_because_upstream() == []
 
 
-@pytest.mark.parametrize("op", OPS, ids=lambda op: op.kind)
+@pytest.mark.parametrize("op", FAILING_WITHOUT, ids=lambda op: op.kind)
 def test_minimal_model_fails_without_the_op_and_converts_with_it(op):
     code, text = EXPECTED_WITHOUT[op.kind]
     with composite_ops.disabled(op.kind):
@@ -67,7 +78,10 @@ def test_minimal_model_fails_without_the_op_and_converts_with_it(op):
 def test_lowering_matches_torch(op):
     checks = check_parity(op)
     ran = [check for check in checks if check.ran]
-    assert ran and ran[0].oracle == "value-inference"
+    # value inference runs unless coremltools cannot fold an op the lowering emits (its
+    # tensor-assignment ops have no value_inference); the reference runtime then decides.
+    assert ran and (ran[0].oracle == "value-inference"
+                    or "did not fold" in checks[0].detail)
     for check in ran:
         assert check.passed, check
         assert check.max_abs_error == 0.0 or check.max_abs_error <= 1e-5
