@@ -19,7 +19,8 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 from lint.analysis.call_index import CallIndex
 from lint.analysis.imports import ImportTable
 from lint.analysis.model_code import FunctionInfo, ModelCode
-from lint.analysis.values import ValueFacts
+from lint.analysis.calls import Returns, bound_arguments, returns_of
+from lint.analysis.values import ValueFacts, is_model_attribute
 from lint.source_io import split_lines
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class FileContext:
         self._classes: list[cst.ClassDef] = []
         self._scopes: list[cst.Module | cst.FunctionDef] = [module]
         self._nodes: list[cst.CSTNode] = []
+        self._facts_pending: set[int] = set()
+        self._returns: dict[int, Returns] = {}
         self._statement_cache: dict[int, tuple] = {}
 
     # -- analyses ---------------------------------------------------------------------------
@@ -72,8 +75,66 @@ class FileContext:
         if info.parent is not None:
             return self.facts(info.parent)  # a nested function sees its parent's names
         if info._facts is None:
-            info._facts = ValueFacts(info.node, self.imports, model_code=info.is_model_code)
+            mode = "trace" if info.traced else "script" if info.scripted else None
+            self._facts_pending.add(id(info))
+            try:
+                info._facts = ValueFacts(info.node, self.imports, model_code=info.is_model_code,
+                                         mode=mode,
+                                         tensor_arguments=lambda: self._tensor_arguments(info),
+                                         root=info.name == "forward" and info.class_name
+                                         not in self.model_code.submodule_classes,
+                                         call_returns=lambda call: self._call_returns(info,
+                                                                                      call),
+                                         weight_arguments=lambda: self._weight_arguments(info))
+            finally:
+                self._facts_pending.discard(id(info))
         return info._facts  # type: ignore[return-value]
+
+    def _call_returns(self, caller: FunctionInfo, call: cst.Call) -> Returns | None:
+        """What the same-file function that `call` runs returns (None: not known)."""
+        callee = self.model_code.callee(caller, call)
+        if callee is None:
+            return None
+        cached = self._returns.get(id(callee))
+        if cached is None:
+            info = self.model_code.infos.get(callee)
+            if info is None or id(info) in self._facts_pending:
+                return None  # recursion: the callee is still being analysed
+            cached = self._returns[id(callee)] = returns_of(callee, self.facts(info))
+        return cached
+
+    def _weight_arguments(self, info: FunctionInfo) -> set[str]:
+        """Parameters of a helper that every call in model code passes a model attribute to
+        (`get_abs_pos(self.position_embeddings, ...)`)."""
+        sites = self.model_code.call_sites.get(id(info.node))
+        if not sites:
+            return set()
+        passed: dict[str, list[bool]] = {}
+        for _, call in sites:
+            for name, value in bound_arguments(info.node, call):
+                passed.setdefault(name, []).append(is_model_attribute(value))
+        return {name for name, flags in passed.items()
+                if all(flags) and len(flags) == len(sites)}
+
+    def _tensor_arguments(self, info: FunctionInfo) -> set[str] | None:
+        """Parameters of a helper that some call in model code passes a tensor to (None when
+        nothing in the file calls it)."""
+        sites = self.model_code.call_sites.get(id(info.node))
+        if not sites:
+            return None
+        found: set[str] = set()
+        for caller, call in sites:
+            root = caller
+            while root.parent is not None:
+                root = root.parent
+            if id(root) in self._facts_pending:
+                continue  # a recursive call: its own arguments decide nothing new
+            caller_facts = self.facts(root)
+            for name, value in bound_arguments(info.node, call):
+                if caller_facts.is_confirmed_tensor(value) and \
+                        not caller_facts.is_sequence(value, ()):
+                    found.add(name)
+        return found
 
     def qualified_name(self, node: cst.BaseExpression) -> str | None:
         return self.imports.resolve(node)

@@ -18,6 +18,7 @@ from typing import Iterator
 import libcst as cst
 
 from lint.analysis.call_index import CallIndex
+from lint.analysis.guards import TRACE, dead_call_ids
 from lint.analysis.imports import ImportTable, iter_statements
 
 SCRIPT = {"torch.jit.script", "torch.jit.script_method", "torch.jit.export"}
@@ -26,6 +27,10 @@ NOT_COMPILED = {"torch.jit.ignore", "torch.jit.unused"}
 # relative imports, so they are matched by their last name.
 SELF_RETURNING_METHODS = {"eval", "train", "to", "cpu", "float", "half", "requires_grad_"}
 MODULE_BASE_NAMES = {"PreTrainedModel", "GradientCheckpointingLayer", "ModelMixin"}
+MODULE_BASE_SUFFIXES = ("PreTrainedModel", "PretrainedModel")
+# Modules that only run in training (losses, DETR-style target matchers): nobody captures them
+# for inference, so their forward is not traced code.
+TRAINING_ONLY_SUFFIXES = ("Loss", "Criterion", "Matcher")
 
 
 @dataclass(eq=False)
@@ -86,6 +91,9 @@ class ModelCode:
         self.methods: dict[tuple[str, str], cst.FunctionDef] = {}
         self.functions: dict[str, cst.FunctionDef] = {}
         self.infos: dict[cst.FunctionDef, FunctionInfo] = {}
+        # Callee (by id) -> the calls of it in model code: where its arguments come from.
+        self.call_sites: dict[int, list[tuple[FunctionInfo, cst.Call]]] = {}
+        self._attribute_classes: dict[tuple[str, str], str] | None = None
         self._collect(module)
         self.module_classes = self._module_classes()
         self._assign_roles(module)
@@ -134,7 +142,8 @@ class ModelCode:
             return True  # `nn.Module` even in a snippet that does not import nn
         if base.startswith("torch.jit.") and last in {"ScriptModule", "RecursiveScriptModule"}:
             return True
-        return last in MODULE_BASE_NAMES
+        # `EsmPreTrainedModel` imported from a sibling modeling file: a model base class.
+        return last in MODULE_BASE_NAMES or last.endswith(MODULE_BASE_SUFFIXES)
 
     def class_lineage(self, class_name: str) -> Iterator[str]:
         """The class and its same-file bases, nearest first (for method lookup)."""
@@ -158,15 +167,16 @@ class ModelCode:
     # -- roles ------------------------------------------------------------------------------
     def _assign_roles(self, module: cst.Module) -> None:
         scripted_roots = list(self._scripted_roots(module))
-        scripted_ids = {id(node) for node in scripted_roots}
+        # Scripting a model scripts its submodules and helpers too: what script reaches is
+        # compiled, not traced.
+        self._propagate(scripted_roots, "scripted")
         traced_roots = [
             forward
             for name in self.module_classes
             if (forward := self.methods.get((name, "forward"))) is not None
-            and id(forward) not in scripted_ids
+            and not self.infos[forward].scripted and not name.endswith(TRAINING_ONLY_SUFFIXES)
         ]
         self._propagate(traced_roots, "traced")
-        self._propagate(scripted_roots, "scripted")
 
     def _scripted_roots(self, module: cst.Module) -> Iterator[cst.FunctionDef]:
         for node, info in self.infos.items():
@@ -219,23 +229,28 @@ class ModelCode:
             if role == "scripted" and decorator_names(node, self.imports) & NOT_COMPILED:
                 continue
             info = self.infos[node]
+            if role == "traced" and info.scripted:
+                continue  # a scripted function called from traced code stays compiled
             setattr(info, role, True)
-            queue.extend(self._callees(info))
+            queue.extend(self._callees(info, role))
 
-    def _callees(self, info: FunctionInfo) -> Iterator[cst.FunctionDef]:
+    def _callees(self, info: FunctionInfo, role: str) -> Iterator[cst.FunctionDef]:
+        # A helper called only in a branch the trace never takes (the loss under
+        # `if labels is not None:`, `if self.training:`) is not traced code.
+        dead = dead_call_ids(info.node, TRACE, self.imports) if role == "traced" else ()
         for call in self.calls.calls_in(info.node):
-            func = call.func
-            if isinstance(func, cst.Name) and func.value in self.functions:
-                yield self.functions[func.value]
-            elif (
-                info.class_name
-                and isinstance(func, cst.Attribute)
-                and isinstance(func.value, cst.Name)
-                and func.value.value in ("self", "cls", info.class_name)
-            ):
-                method = self.find_method(info.class_name, func.attr.value)
-                if method is not None:
-                    yield method
+            if id(call) in dead:
+                continue
+            callee = self.callee(info, call)
+            if callee is not None:
+                self._note_call_site(callee, info, call)
+                yield callee
+
+    def _note_call_site(self, callee: cst.FunctionDef, caller: FunctionInfo,
+                        call: cst.Call) -> None:
+        sites = self.call_sites.setdefault(id(callee), [])
+        if all(site_call is not call for _, site_call in sites):
+            sites.append((caller, call))
 
     # -- queries ----------------------------------------------------------------------------
     @cached_property
@@ -249,6 +264,49 @@ class ModelCode:
                 if isinstance(call.func, cst.Name) and call.func.value != owner:
                     found.add(call.func.value)
         return found & self.classes.keys()
+
+    def attribute_class(self, class_name: str, attribute: str) -> str | None:
+        """The class of this file that `__init__` assigns to `self.<attribute>`
+        (`self.patch_embeddings = PatchEmbeddings(config)`), searching the class's bases."""
+        if self._attribute_classes is None:
+            self._attribute_classes = {}
+            for (owner, method), node in self.methods.items():
+                if method != "__init__":
+                    continue
+                for statement in iter_statements(_suite(node.body), enter_definitions=False):
+                    if not (isinstance(statement, cst.Assign) and isinstance(statement.value, cst.Call)
+                            and isinstance(statement.value.func, cst.Name)
+                            and statement.value.func.value in self.classes):
+                        continue
+                    for target in statement.targets:
+                        target = target.target
+                        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+                                and target.value.value == "self":
+                            self._attribute_classes.setdefault(
+                                (owner, target.attr.value), statement.value.func.value)
+        for name in self.class_lineage(class_name):
+            found = self._attribute_classes.get((name, attribute))
+            if found is not None:
+                return found
+        return None
+
+    def callee(self, caller: FunctionInfo, call: cst.Call) -> cst.FunctionDef | None:
+        """The function of this file a call runs: `helper(...)`, `self.method(...)`, or the
+        forward of a submodule built in `__init__` (`self.embeddings(...)`)."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            return self.functions.get(func.value)
+        if not (caller.class_name and isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value in ("self", "cls", caller.class_name)):
+            return None
+        method = self.find_method(caller.class_name, func.attr.value)
+        if method is not None:
+            return method
+        submodule = self.attribute_class(caller.class_name, func.attr.value)
+        if submodule is not None and submodule in self.module_classes:
+            return self.find_method(submodule, "forward")
+        return None
 
     def info_for(self, node: cst.FunctionDef, enclosing: FunctionInfo | None) -> FunctionInfo | None:
         """The role of a function; nested functions and lambdas run wherever their parent runs."""

@@ -4,55 +4,87 @@ A *size* comes from `t.size(...)`, `t.shape` (and its indexing or unpacking), `t
 `t.numel()`, `len(t)` of a tensor, or is computed from sizes by assignments in the same function
 (`d = x.size(-1); h = d // 4` makes `h` a size). Under `torch.jit.trace` sizes are 0-dim tensors
 whose arithmetic with Python operators is recorded; converting one to a Python number bakes the
-example's value into the trace.
+example's value into the trace. Sizes of the model's own parameters and buffers are fixed, and
+the rank (`x.dim()`) is a plain int under trace (`is_shape_size` leaves it out).
 
-A *tensor* is a parameter of a traced or scripted function (unless annotated or defaulted as something else),
-the result of a `torch.*` call, of calling a submodule (`self.proj(x)`), of a tensor method, or of
-arithmetic and indexing on tensors. The analysis is flow-insensitive: a name is a size (tensor) if
-any assignment in the function makes it one. That is the right bias for a linter that must not
-miss the talk's `d = x.size(-1); math.sqrt(d)`.
+A *tensor* is the result of a `torch.*` call, of calling a submodule (`self.proj(x)`), of a tensor
+method, of arithmetic, comparison and indexing on tensors, or what a same-file helper returns
+(`lint.analysis.calls`). A parameter is a tensor when its annotation says so, when script
+compiles it (unannotated means Tensor there), when it is a required input of a top-level
+`forward`, when callers in the file pass it tensors, or when the body uses it as one
+(`lint.analysis.evidence`); otherwise a required input of a submodule's `forward` is only
+*assumed* to be a tensor (`is_confirmed_tensor` ignores the assumption).
+
+The analysis is flow-insensitive - a name is a size (tensor) if any assignment in the function
+makes it one, the right bias for not missing the talk's `d = x.size(-1); math.sqrt(d)` - except
+that assignments in branches the capture never takes are left out, and `is_tensor_at` reads a
+name at a given statement (its last assignment before it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import libcst as cst
 
-from lint.analysis.imports import ImportTable, dotted_name, iter_statements
-
-SIZE_METHODS = {"size", "dim", "numel", "ndimension", "nelement"}
-SIZE_ATTRIBUTES = {"shape", "ndim"}
-SIZE_PRESERVING_BUILTINS = {"min", "max", "abs", "int", "float", "round", "sum"}
-NON_TENSOR_ANNOTATIONS = {"int", "float", "bool", "str", "List", "list", "Tuple", "tuple",
-                          "Dict", "dict", "typing.List", "typing.Tuple", "typing.Dict"}
-# Tensor methods that return Python data, not tensors.
-TENSOR_TO_PYTHON_METHODS = {"item", "tolist", "numpy"} | SIZE_METHODS
-NON_TENSOR_TORCH_FUNCTIONS = {"torch.is_tensor", "torch.numel", "torch.is_floating_point",
-                              "torch.jit.is_scripting", "torch.jit.is_tracing",
-                              "torch.is_grad_enabled", "torch.get_default_dtype"}
-
+from lint.analysis.annotations import TENSOR, read_annotation
+from lint.analysis.calls import Returns
+from lint.analysis.evidence import used_as_tensor
+from lint.analysis.guards import live_statements
+from lint.analysis.imports import ImportTable, iter_statements
+from lint.analysis.tables import tensor_methods
+from lint.analysis.torch_api import (CONTAINER_METHODS, NON_TENSOR_TORCH_FUNCTIONS,
+                                     NON_TENSOR_TORCH_NAMESPACES, RANK_ATTRIBUTES, RANK_METHODS,
+                                     SEQUENCE_FUNCTIONS, SEQUENCE_METHODS, SIZE_ATTRIBUTES,
+                                     SIZE_METHODS, SIZE_PRESERVING_BUILTINS,
+                                     TENSOR_TO_PYTHON_METHODS, VIEW_METHODS)
 
 @dataclass(frozen=True)
 class Binding:
-    """One value assigned to a name; `element` when the name is one target of an unpacking."""
+    """One value assigned to a name; `element` when the name is one target of an unpacking
+    (`index`: its position, when the unpacked value is not a literal tuple)."""
 
     value: cst.BaseExpression
     element: bool = False
+    index: int | None = None
+    order: int = -1  # position of the binding statement in the function, in source order
 
 
 class ValueFacts:
-    def __init__(self, function: cst.FunctionDef, imports: ImportTable, model_code: bool) -> None:
+    def __init__(self, function: cst.FunctionDef, imports: ImportTable, model_code: bool,
+                 mode: str | None = None,
+                 tensor_arguments: Callable[[], set[str]] | None = None,
+                 root: bool = False,
+                 call_returns: Callable[[cst.Call], Returns | None] | None = None,
+                 weight_arguments: Callable[[], set[str]] | None = None) -> None:
+        """`mode` ("trace" or "script"): leave out assignments in branches that capture in that
+        mode never runs (`if self.training: p = torch.rand([])` does not make `p` a tensor in
+        a traced model). `tensor_arguments()`: the parameters that callers in the same file
+        pass tensors to. `call_returns(call)`: what a called function of the same file
+        returns (None: not one of those). `root`: the function is the forward of a model that is captured
+        itself (not a submodule of another class in the file), so its inputs are tensors."""
         self.function = function
         self.imports = imports
+        self.mode = mode
+        self._tensor_arguments = tensor_arguments
+        self._arguments_cache: set[str] | None = None
+        self._arguments_known = False
+        self._root = root
+        self._call_returns = call_returns
+        self._weight_arguments = weight_arguments
+        self._weights: set[str] | None = None
         self.bindings: dict[str, list[Binding]] = {}
         self.parameters: dict[str, cst.Param] = {}
+        self.statement_order: dict[int, int] = {}
+        self._order = -1
         self._collect_parameters(model_code)
         self._collect_bindings()
         # Tensors first: `len(t)` is a size only when `t` is a tensor.
         self.tensors = self._fixpoint(self._binding_is_tensor, seed=self._tensor_parameters)
         self.sizes = self._fixpoint(self._binding_is_size)
+        self._shape_sizes: set[str] | None = None  # computed on first use (TR104/TR105 only)
+        self._confirmed: set[str] | None = None  # likewise
 
     # -- collection -------------------------------------------------------------------------
     def _collect_parameters(self, model_code: bool) -> None:
@@ -60,21 +92,60 @@ class ValueFacts:
         for param in (*params.posonly_params, *params.params, *params.kwonly_params):
             self.parameters[param.name.value] = param
         self._tensor_parameters: set[str] = set()
+        # Tensor parameters that nothing in the body confirms (see below).
+        self.assumed_parameters: set[str] = set()
         if not model_code:
             return
+        unknown: set[str] = set()
         for index, (name, param) in enumerate(self.parameters.items()):
             if index == 0 and name in ("self", "cls"):
                 continue
-            if param.annotation is not None:
-                annotation = self.imports.resolve_or_name(_annotation_head(param.annotation))
-                if annotation and annotation.rsplit(".", 1)[-1] in NON_TENSOR_ANNOTATIONS:
-                    continue
             if param.default is not None and not _is_none(param.default):
-                continue  # `scale=1.0`, `flag=True`: Python values, not inputs
-            self._tensor_parameters.add(name)
+                # `scale=1.0`, `flag=True`: Python values, not inputs - even when annotated as
+                # a tensor (`output_attentions: torch.Tensor | None = False` exists).
+                continue
+            if param.annotation is not None:
+                # `torch.Tensor`, `Optional[torch.Tensor]`: a tensor; `Optional[bool]`,
+                # `Optional[Cache]`, `int`, `tuple[torch.Tensor]`: not one.
+                if read_annotation(param.annotation.annotation, self.imports).kind == TENSOR:
+                    self._tensor_parameters.add(name)
+                continue
+            if self.mode == "script" or (param.default is None and self._root):
+                self._tensor_parameters.add(name)
+            elif param.default is None and self.function.name.value == "forward" and \
+                    self._arguments() is None:
+                # Script types an unannotated parameter as Tensor, and a required input of a
+                # captured forward is a tensor (trace takes tensors only). A submodule's forward
+                # may take flags from its parent (`forward(self, x, output_attentions)`): its
+                # callers decide, and without callers in the file the parameter is only
+                # *assumed* to be a tensor.
+                self._tensor_parameters.add(name)
+                self.assumed_parameters.add(name)
+            else:
+                # `mask=None` may be a tensor or a flag (`output_attentions=None`), and a
+                # helper's `seq_len` may be an int: a tensor only when the body uses it as one.
+                unknown.add(name)
+        if unknown or self.assumed_parameters:
+            evidence = used_as_tensor(self.function, self.imports)
+            self.assumed_parameters -= evidence
+            if unknown - evidence:
+                evidence |= self._arguments() or set()
+            self._tensor_parameters |= unknown & evidence
+
+    def _arguments(self) -> set[str] | None:
+        """Parameters that callers in the file pass tensors to; None without such callers."""
+        if not self._arguments_known:
+            self._arguments_known = True
+            if self._tensor_arguments is not None:
+                self._arguments_cache = self._tensor_arguments()
+        return self._arguments_cache
 
     def _collect_bindings(self) -> None:
-        for statement in iter_statements(_suite(self.function.body), enter_definitions=False):
+        body = _suite(self.function.body)
+        statements = live_statements(body, self.mode, self.imports) if self.mode else \
+            iter_statements(body, enter_definitions=False)
+        for order, statement in enumerate(statements):
+            self.statement_order[id(statement)] = self._order = order
             if isinstance(statement, cst.Assign):
                 for target in statement.targets:
                     self._bind(target.target, statement.value)
@@ -89,7 +160,8 @@ class ValueFacts:
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression,
               element: bool = False) -> None:
         if isinstance(target, cst.Name):
-            self.bindings.setdefault(target.value, []).append(Binding(value, element))
+            self.bindings.setdefault(target.value, []).append(
+                Binding(value, element, order=self._order))
         elif isinstance(target, (cst.Tuple, cst.List)):
             values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
             for index, item in enumerate(target.elements):
@@ -98,6 +170,9 @@ class ValueFacts:
                     inner = inner.value
                 if values is not None and index < len(values):
                     self._bind(inner, values[index].value, element)
+                elif isinstance(inner, cst.Name):
+                    self.bindings.setdefault(inner.value, []).append(
+                        Binding(value, True, None if element else index, self._order))
                 else:
                     self._bind(inner, value, element=True)
 
@@ -114,38 +189,92 @@ class ValueFacts:
 
     # -- sizes ------------------------------------------------------------------------------
     def _binding_is_size(self, binding: Binding, sizes: set[str]) -> bool:
+        returns = self._returns_of(binding)
+        if returns is not None and returns.element_sizes is not None:
+            return binding.index < len(returns.element_sizes) and \
+                returns.element_sizes[binding.index]
         return self._is_size(binding.value, sizes)
+
+    def _returns_of(self, binding: Binding) -> Returns | None:
+        """The callee's returns, for `a, b = helper(...)` bindings."""
+        if binding.index is None or not isinstance(binding.value, cst.Call) or \
+                self._call_returns is None:
+            return None
+        return self._call_returns(binding.value)
 
     def is_size(self, node: cst.BaseExpression) -> bool:
         return self._is_size(node, self.sizes)
 
-    def _is_size(self, node: cst.BaseExpression, sizes: set[str]) -> bool:
+    def _is_size(self, node: cst.BaseExpression, sizes: set[str], rank: bool = True) -> bool:
+        """`rank=False` leaves out `x.dim()` / `x.ndim`, which are constants under trace."""
         if isinstance(node, cst.Name):
             return node.value in sizes
         if isinstance(node, cst.Attribute):
-            return node.attr.value in SIZE_ATTRIBUTES and not _is_self(node.value)
+            attribute = node.attr.value
+            if not rank and attribute in RANK_ATTRIBUTES:
+                return False
+            return attribute in SIZE_ATTRIBUTES and not self._is_weight(node.value)
         if isinstance(node, cst.Subscript):
-            return self._is_size(node.value, sizes)
+            return self._is_size(node.value, sizes, rank)
         if isinstance(node, cst.Call):
             func = node.func
             if isinstance(func, cst.Attribute) and func.attr.value in SIZE_METHODS:
-                return not _is_self(func.value)
+                if not rank and func.attr.value in RANK_METHODS:
+                    return False
+                return not self._is_weight(func.value)
             name = self.imports.resolve_or_name(func)
             if name == "len" and node.args:
                 argument = node.args[0].value
-                return self.is_tensor(argument) or self._is_size(argument, sizes)
+                if not rank and _is_whole_shape(argument):
+                    return False  # `len(x.shape)` is the rank
+                return self.is_tensor(argument) or self._is_size(argument, sizes, rank)
             if name in SIZE_PRESERVING_BUILTINS:
-                return any(self._is_size(arg.value, sizes) for arg in node.args)
+                return any(self._is_size(arg.value, sizes, rank) for arg in node.args)
             if name == "torch.numel":
                 return True
-            return False
+            returns = self._call_returns(node) if self._call_returns else None
+            return returns is not None and returns.size and not returns.tensor
         if isinstance(node, cst.BinaryOperation):
-            return self._is_size(node.left, sizes) or self._is_size(node.right, sizes)
+            return self._is_size(node.left, sizes, rank) or self._is_size(node.right, sizes, rank)
         if isinstance(node, cst.UnaryOperation):
-            return self._is_size(node.expression, sizes)
+            return self._is_size(node.expression, sizes, rank)
         if isinstance(node, cst.IfExp):
-            return self._is_size(node.body, sizes) or self._is_size(node.orelse, sizes)
+            return self._is_size(node.body, sizes, rank) or self._is_size(node.orelse, sizes, rank)
         return False
+
+    def _is_weight(self, node: cst.BaseExpression) -> bool:
+        """A parameter or buffer of the model (`self.weight`, `self.pos_embed[0, 1:]`, a name
+        bound only to one, or a helper parameter every caller passes one to): its sizes are
+        fixed by the model, not by the input."""
+        node = _strip_views(node)
+        if _is_self(node):
+            return True
+        if not isinstance(node, cst.Name):
+            return False
+        if self._weights is None:
+            weights = self._weight_parameters() if self._weight_arguments else set()
+            changed = True
+            while changed:  # `table = self.pos; rows = table[0, 1:].transpose(0, 1)`
+                changed = False
+                for name, bindings in self.bindings.items():
+                    if name in weights or name in self.parameters or not bindings:
+                        continue
+                    if all(not binding.element and _is_weight_value(binding.value, weights)
+                           for binding in bindings):
+                        weights.add(name)
+                        changed = True
+            self._weights = weights
+        return node.value in self._weights
+
+    def _weight_parameters(self) -> set[str]:
+        return self._weight_arguments() or set()
+
+    def is_shape_size(self, node: cst.BaseExpression) -> bool:
+        """A size that changes with the input's shape (a size that is not just the rank)."""
+        if self._shape_sizes is None:
+            self._shape_sizes = self._fixpoint(
+                lambda binding, found: self._is_size(binding.value, found, rank=False))
+        return self._is_size(node, self._shape_sizes, rank=False)
 
     def mentions_size(self, node: cst.BaseExpression) -> bool:
         """True when the expression or any part of it is a size."""
@@ -153,10 +282,94 @@ class ValueFacts:
 
     # -- tensors ----------------------------------------------------------------------------
     def _binding_is_tensor(self, binding: Binding, tensors: set[str]) -> bool:
+        returns = self._returns_of(binding)
+        if returns is not None and returns.elements is not None:
+            return binding.index < len(returns.elements) and returns.elements[binding.index]
         return self._is_tensor(binding.value, tensors)
 
     def is_tensor(self, node: cst.BaseExpression) -> bool:
         return self._is_tensor(node, self.tensors)
+
+    def is_tensor_at(self, node: cst.BaseExpression, ancestors) -> bool:
+        """`is_confirmed_tensor`, reading each name at the statement holding the node being
+        visited: the last assignment before it decides (a parameter's own type when none
+        precedes it). Catches `masks = [...]; if not masks: ...; masks = torch.cat(masks)`
+        and `p = p.item(); if p == 0:`. Loops make "before" approximate, in the direction of
+        fewer findings."""
+        self.is_confirmed_tensor(node)  # computes the confirmed set
+        tensors = self._confirmed if self._confirmed is not None else self.tensors
+        order = next((self.statement_order[id(item)] for item in reversed(ancestors)
+                      if id(item) in self.statement_order), None)
+        if order is None:
+            return self._is_tensor(node, tensors)
+        here = set()
+        for name in tensors:
+            before = [binding for binding in self.bindings.get(name, ()) if binding.order < order]
+            if before:
+                if self._binding_is_tensor(max(before, key=lambda b: b.order), tensors):
+                    here.add(name)
+            elif name in self.parameters:
+                if name in self._tensor_parameters and name not in self.assumed_parameters:
+                    here.add(name)  # the parameter's own value
+            elif any(binding.order >= order for binding in self.bindings[name]):
+                here.add(name)  # assigned later in a loop body: the previous iteration's value
+        return self._is_tensor(node, here)
+
+    def is_sequence(self, node: cst.BaseExpression, ancestors,
+                    seen: frozenset[str] = frozenset()) -> bool:
+        """A tuple or list (of tensors, typically), not a tensor: `x.split(...)`,
+        `x.unbind()`, a helper returning `cos, sin`, a name bound to `[...]`. Iterating one
+        does not iterate a tensor dimension. `ancestors` (may be empty) positions the read."""
+        if isinstance(node, (cst.Tuple, cst.List, cst.ListComp, cst.GeneratorExp)):
+            return True
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            return self.is_sequence(node.left, ancestors, seen) or \
+                self.is_sequence(node.right, ancestors, seen)
+        if isinstance(node, cst.Subscript):
+            # `parts[1:]` of a tuple is a tuple; `parts[0]` is an element.
+            return any(isinstance(element.slice, cst.Slice) for element in node.slice) and \
+                len(node.slice) == 1 and self.is_sequence(node.value, ancestors, seen)
+        if isinstance(node, cst.Call):
+            func = node.func
+            name = self.imports.resolve(func) or ""
+            method = func.attr.value if isinstance(func, cst.Attribute) else ""
+            if name.rsplit(".", 1)[-1] in SEQUENCE_FUNCTIONS and name.startswith("torch."):
+                return True
+            if method in SEQUENCE_METHODS or (method in ("max", "min") and node.args):
+                return True
+            if name in ("tuple", "list", "zip", "enumerate", "range", "sorted", "reversed"):
+                return True
+            if self._call_returns is not None:
+                returns = self._call_returns(node)
+                if returns is not None:
+                    return returns.sequence
+            # An imported function or a submodule of another file may return a tuple.
+            return name == "" and isinstance(func, cst.Attribute) and _is_self(func.value) and \
+                method not in tensor_methods()
+        if isinstance(node, cst.Name):
+            if node.value in seen:
+                return False  # `parts = parts + (x,)`: decided by its other bindings
+            seen = seen | {node.value}
+            bindings = self.bindings.get(node.value, ())
+            order = next((self.statement_order[id(item)] for item in reversed(ancestors)
+                          if id(item) in self.statement_order), None)
+            if order is not None:
+                before = [binding for binding in bindings if binding.order < order]
+                bindings = [max(before, key=lambda b: b.order)] if before else bindings
+            return any(not binding.element and binding.index is None and
+                       self.is_sequence(binding.value, (), seen) for binding in bindings)
+        return False
+
+    def is_confirmed_tensor(self, node: cst.BaseExpression) -> bool:
+        """A tensor without relying on assumed parameters: rules that report *values* (not
+        sizes) use this, so `if output_attentions:` in `forward(self, x, output_attentions)`
+        is not mistaken for a test of tensor data."""
+        if not self.assumed_parameters:
+            return self.is_tensor(node)
+        if self._confirmed is None:
+            self._confirmed = self._fixpoint(
+                self._binding_is_tensor, seed=self._tensor_parameters - self.assumed_parameters)
+        return self._is_tensor(node, self._confirmed)
 
     def _is_tensor(self, node: cst.BaseExpression, tensors: set[str]) -> bool:
         if isinstance(node, cst.Name):
@@ -171,6 +384,13 @@ class ValueFacts:
             return self._is_tensor(node.expression, tensors)
         if isinstance(node, cst.IfExp):
             return self._is_tensor(node.body, tensors) or self._is_tensor(node.orelse, tensors)
+        if isinstance(node, cst.Comparison):
+            # `x > 0`, `mask == 1`: elementwise, a tensor; `x is None`, `k in d`: Python bools.
+            if any(isinstance(target.operator, (cst.Is, cst.IsNot, cst.In, cst.NotIn))
+                   for target in node.comparisons):
+                return False
+            return self._is_tensor(node.left, tensors) or any(
+                self._is_tensor(target.comparator, tensors) for target in node.comparisons)
         if isinstance(node, cst.Attribute):
             # `x.T`, `x.mT`, `x.real`: tensor views; `self.weight` is a parameter.
             if node.attr.value in ("T", "mT", "H", "real", "imag", "data"):
@@ -182,21 +402,64 @@ class ValueFacts:
         func = node.func
         name = self.imports.resolve(func)
         if name is not None:
-            if name in NON_TENSOR_TORCH_FUNCTIONS:
+            if name in NON_TENSOR_TORCH_FUNCTIONS or name.startswith(NON_TENSOR_TORCH_NAMESPACES):
                 return False
             return name.startswith("torch.") and name.rsplit(".", 1)[-1][:1].islower()
+        returns = self._call_returns(node) if self._call_returns else None
+        if returns is not None:
+            return returns.tensor  # a helper or submodule of this file: what it returns
         if isinstance(func, cst.Attribute):
-            if func.attr.value in TENSOR_TO_PYTHON_METHODS:
+            method = func.attr.value
+            if method in TENSOR_TO_PYTHON_METHODS:
                 return False
-            if _is_self(func.value):
+            if isinstance(func.value, cst.Name) and func.value.value == "self":
                 return True  # calling a submodule or a helper of the model
-            return self._is_tensor(func.value, tensors)
+            if _is_self(func.value):
+                # `self.weight.t()`: a method of a parameter; `self.cache.has(key)`,
+                # `self.experts.values()`: of some other object.
+                return method in tensor_methods() and method not in CONTAINER_METHODS
+            # `x.masked_fill(...)` is a tensor; `cache.get_seq_length()` is not, even when
+            # `cache` was (wrongly) annotated as a tensor.
+            return method in tensor_methods() and self._is_tensor(func.value, tensors)
         return False
 
 
-def _annotation_head(annotation: cst.Annotation) -> cst.BaseExpression:
-    node = annotation.annotation
-    return node.value if isinstance(node, cst.Subscript) else node
+def is_model_attribute(node: cst.BaseExpression) -> bool:
+    return _is_self_value(node)
+
+
+def _is_self_value(node: cst.BaseExpression) -> bool:
+    """`self.pos_embed`, `self.embed.weight[1:]`, `self.pos_embed[0, 1:].transpose(0, 1)`:
+    an attribute of the model (or a view of one), not a computation on inputs."""
+    node = _strip_views(node)
+    return isinstance(node, cst.Attribute) and _is_self(node)
+
+
+
+
+def _is_weight_value(node: cst.BaseExpression, weights: set[str]) -> bool:
+    node = _strip_views(node)
+    return (isinstance(node, cst.Attribute) and _is_self(node)) or (
+        isinstance(node, cst.Name) and node.value in weights)
+
+
+def _strip_views(node: cst.BaseExpression) -> cst.BaseExpression:
+    while True:
+        if isinstance(node, cst.Subscript):
+            node = node.value
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+                node.func.attr.value in VIEW_METHODS:
+            node = node.func.value
+        else:
+            return node
+
+
+def _is_whole_shape(node: cst.BaseExpression) -> bool:
+    """`x.shape` or `x.size()` (not one of its elements)."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value == "shape"
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+        node.func.attr.value == "size" and not node.args
 
 
 def _is_none(node: cst.BaseExpression) -> bool:
@@ -229,4 +492,4 @@ class _ExpressionCollector(cst.CSTVisitor):
         return not isinstance(node, (cst.Lambda, cst.FunctionDef))
 
 
-__all__ = ["ValueFacts", "dotted_name"]
+

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from lint.analysis.guards import TRACE, capture_function
 from lint.analysis.values import SIZE_METHODS
 from lint.codegen import ATOM, MULTIPLICATIVE, POWER, UNARY, code, in_parent, operand, precedence
 from lint.rule import FixSpec, Invalid, Replace, Rule, Valid
@@ -15,7 +16,8 @@ class MathOnShape(Rule):
     ## What it does
     Finds `math.*` and numpy functions, and `float()`/`int()`, applied to tensor sizes
     (`x.size(i)`, `x.shape[i]`, `x.dim()`, `x.numel()`, `len(x)`) or to values computed from
-    them, in code that runs under `torch.jit.trace`.
+    them, in code that runs under `torch.jit.trace`; and Python's `min()`/`max()` comparing a
+    size with something else (`x[:min(x.size(0), 4)]`).
 
     ## Why is this bad?
     While tracing, a size is a 0-dim tensor, and Python's operators on it (`+`, `//`, `%`, `**`)
@@ -24,6 +26,9 @@ class MathOnShape(Rule):
     incorrect" and records the example's value as a constant. The traced (and converted) model
     then computes with the example's size for every input, which is silently wrong when the size
     changes: the attention scale of another sequence length, the reshape of another batch.
+    `min(x.size(0), 4)` compares with a Python boolean ("Converting a tensor to a Python
+    boolean"): the trace keeps whichever operand won for the example (measured: traced with 3
+    rows, `x[:min(x.size(0), 4)]` returns all 8 rows of an 8-row input instead of 4).
 
     ## Example
     ```python
@@ -41,11 +46,18 @@ class MathOnShape(Rule):
     integer literals); `int(n)` -> `n` when `n` is already an integer expression of sizes;
     `math.pow(a, b)` -> `a ** b` when either operand is a float literal. The same rewrites with
     operands that may be floats, and `math.pow` of two integers (`**` returns an int where
-    `math.pow` returns a float), are offered as unsafe fixes. Other functions have no fix.
+    `math.pow` returns a float), are offered as unsafe fixes. Other functions, and
+    `min()`/`max()`, have no fix.
 
     ## Known false positives
-    A size that never changes in practice (a fixed image size) is baked in harmlessly; add
-    `# noqa: TR102` there. Sizes of parameters (`self.weight.shape`) are not reported.
+    A size that never changes for a given model (the head dimension, a fixed image size) is
+    baked in harmlessly. It is still reported: the tracer really records a constant there, the
+    fix is free and exact, and a model whose size does change (the talk's attention block) is
+    silently wrong; add `# noqa: TR102` where the size is fixed by design. Input checks
+    (`if min(h, w) < patch: raise ...`) are reported too: the traced model no longer checks. Sizes of parameters and buffers (`self.weight.shape`,
+    a helper's argument that every caller passes `self.pos_embed` to) are not reported.
+    `torch.tensor(x.size(-1))` warns ("torch.tensor results are registered as constants") but
+    torch 2.13 records its data flow (measured), so it is not reported.
     """
 
     CODE = "TR102"
@@ -99,9 +111,64 @@ class MathOnShape(Rule):
                 def forward(self, x):
                     return x / math.sqrt(x.size(-1))  # noqa: TR102
         """),
+        Valid("""
+            class Net(nn.Module):
+                def forward(self, x):
+                    scale = torch.tensor(x.size(-1), dtype=torch.float)  # recorded by torch 2.13
+                    return x / scale.sqrt() * max(x.dim(), 2)  # the rank is fixed under trace
+        """),
+        Valid("""
+            class Net(nn.Module):
+                def forward(self, x):
+                    size = int(math.sqrt(self.get_pos(self.pos_embed)))
+                    return x[:, :size]
+
+                def get_pos(self, table):
+                    return table.shape[1]  # every caller passes a parameter: a fixed size
+        """),
+
+        Valid("""
+            class QA(nn.Module):
+                def forward(self, x, start_positions=None):
+                    logits = self.head(x)
+                    if start_positions is not None:  # the loss: not part of a converted model
+                        start_positions.clamp_(0, max(0, logits.size(1) - 1))
+                    return logits
+        """),
+        Valid("""
+            class Embeddings(nn.Module):
+                def forward(self, x):
+                    table = self.position_embeddings[0, 1:].unsqueeze(0).transpose(1, 2)
+                    side = int(table.size(2) ** 0.5)  # a view of a parameter: a fixed size
+                    return x.reshape(-1, side, side)
+        """),
+        Valid("""
+            class Patches(nn.Module):
+                # regression (mobilevit): the traced branch of `if torch.jit.is_tracing()` is used
+                def forward(self, x):
+                    height = x.shape[-2]
+                    new_height = (torch.ceil(torch.tensor(height / 2)) * 2 if torch.jit.is_tracing()
+                                  else int(math.ceil(height / 2) * 2))
+                    return x, new_height
+        """),
     ]
 
     INVALID = [
+        Invalid(
+            """
+            class Shuffle(nn.Module):
+                def forward(self, x):
+                    height = int(x.size(1) ** 0.5)  # the finding: the size becomes an int here
+                    return x.reshape(-1, height, int(height / 2), 4)  # no second finding
+            """,
+        ),
+        Invalid(
+            """
+            class Crop(nn.Module):
+                def forward(self, x):
+                    return x[: min(x.size(0), 4)]
+            """,
+        ),
         Invalid(
             """
             import math
@@ -203,21 +270,31 @@ class MathOnShape(Rule):
     ]
 
     def visit_Call(self, node: cst.Call) -> None:
-        function = self.context.function
-        if function is None or not function.traced or not node.args:
+        if not node.args:
             return
         name = self.context.imports.resolve_or_name(node.func)
         if name is None:
             return
         module, _, attribute = name.rpartition(".")
+        is_math = module == "math" or module == "numpy" or name.startswith("numpy.")
+        if not (is_math or name in ("int", "float", "min", "max")):
+            return
+        function = capture_function(self.context, TRACE)
+        if function is None:
+            return
         facts = self.context.facts(function)
         arguments = [arg.value for arg in node.args]
-        if module == "math" or module == "numpy" or name.startswith("numpy."):
+        if is_math:
             if not any(facts.mentions_size(argument) for argument in arguments):
                 return
             fix = self._fix_math(attribute, arguments, node) if module == "math" else None
         elif name in ("int", "float") and len(arguments) == 1 and facts.is_size(arguments[0]):
             fix = self._fix_int(arguments[0], node) if name == "int" else None
+        elif name in ("min", "max") and len(arguments) >= 2 and \
+                not any(arg.star or arg.keyword for arg in node.args) and \
+                any(facts.is_shape_size(argument) for argument in arguments):
+            self._report_choice(node, name)
+            return
         else:
             return
         shown = code(self.context.module, node)
@@ -226,6 +303,16 @@ class MathOnShape(Rule):
             f"`{shown}` turns a traced size into a Python number: torch.jit.trace records the "
             "example's value as a constant, so other input sizes get wrong results",
             fix,
+        )
+
+    def _report_choice(self, node: cst.Call, name: str) -> None:
+        shown = code(self.context.module, node)
+        self.report(
+            node,
+            f"`{shown}` compares a traced size in Python: torch.jit.trace records which operand "
+            f"won for the example (TracerWarning \"Converting a tensor to a Python boolean\"), "
+            f"so other input sizes can get the wrong one; use tensor ops (`torch.clamp`, "
+            f"`torch.{'minimum' if name == 'min' else 'maximum'}`) or script this code",
         )
 
     # -- fixes --------------------------------------------------------------------------------

@@ -102,6 +102,9 @@ class UntypedEmptyContainer(Rule):
         Invalid(
             """
             class Completer(nn.Module):
+                def step(self, tokens):
+                    return tokens * 2
+
                 def forward(self, tokens):
                     generated = []
                     token = -1
@@ -115,6 +118,9 @@ class UntypedEmptyContainer(Rule):
             expected_fix="""
             from typing import List
             class Completer(nn.Module):
+                def step(self, tokens):
+                    return tokens * 2
+
                 def forward(self, tokens):
                     generated: List[int] = []
                     token = -1
