@@ -115,7 +115,7 @@ def _subset(folder: Path, letters: str, target: Path) -> Path:
     target.mkdir(parents=True)
     for child in sorted(folder.iterdir()):
         if child.is_dir() and first <= child.name[:1] <= (last or first):
-            os.symlink(child, target / child.name)
+            shutil.copytree(child, target / child.name)  # real files: no tool follows links
     return target
 
 

@@ -89,6 +89,17 @@ class Rule(cst.BatchableCSTVisitor):
         super().__init__()
         self.context = context
 
+    def get_visitors(self):
+        """libcst finds the visit_/leave_ methods with inspect.getmembers on every instance;
+        a rule class's methods never change, so they are looked up once per class."""
+        names = type(self).__dict__.get("_visitor_names")
+        if names is None:
+            names = tuple(name for name in dir(type(self))
+                          if name.startswith(("visit_", "leave_"))
+                          and not getattr(getattr(type(self), name), "_is_no_op", False))
+            type(self)._visitor_names = names
+        return {name: getattr(self, name) for name in names}
+
     def report(self, node: cst.CSTNode, message: str, fix: FixSpec | None = None) -> None:
         self.context.add_report(self, node, message, fix)
 

@@ -7,27 +7,26 @@ from __future__ import annotations
 
 import libcst as cst
 
+from lint.analysis.walk import children
 
-class CallIndex(cst.CSTVisitor):
+
+class CallIndex:
     def __init__(self, module: cst.Module) -> None:
         self.calls: list[cst.Call] = []
         self._by_function: dict[int, list[cst.Call]] = {}
-        self._open: list[list[cst.Call]] = []
-        module.visit(self)
+        # An explicit stack: (node, the call lists of the functions enclosing it).
+        stack: list[tuple[cst.CSTNode, tuple[list[cst.Call], ...]]] = [(module, ())]
+        while stack:
+            node, open_lists = stack.pop()
+            if isinstance(node, cst.Call):
+                self.calls.append(node)
+                for calls in open_lists:
+                    calls.append(node)
+            elif isinstance(node, cst.FunctionDef):
+                calls = self._by_function[id(node)] = []
+                open_lists = (*open_lists, calls)
+            stack.extend((child, open_lists) for child in reversed(list(children(node))))
 
     def calls_in(self, function: cst.FunctionDef) -> list[cst.Call]:
-        """Calls anywhere inside the function, nested functions included."""
+        """Calls anywhere inside the function, nested functions included, in source order."""
         return self._by_function.get(id(function), [])
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        calls: list[cst.Call] = []
-        self._by_function[id(node)] = calls
-        self._open.append(calls)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._open.pop()
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-        for calls in self._open:
-            calls.append(node)
