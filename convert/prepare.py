@@ -17,6 +17,7 @@ everything else lives in the wrapper.
 
 from __future__ import annotations
 
+
 import ast
 import inspect
 import keyword
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convert.findings import finding
+from convert.library_logging import library_logging_quiet
 from convert.outputs import OutputStructure, core_ml_name, describe_structure
 from convert.python_source import (attribute_use_lines, call_name, definition_line,
                                    display_path, node_span, return_statements, source_file_of)
@@ -86,7 +88,7 @@ def prepare(spec: ModelSpec) -> Prepared:
     example_inputs = _imagenet_examples(example_inputs, input_names, normalised, notes)
 
     model_inputs = _normalise(example_inputs, input_names, normalised)
-    with torch.no_grad():
+    with torch.no_grad(), library_logging_quiet():
         try:
             raw_output = model(*model_inputs)
         except Exception as error:
@@ -286,3 +288,4 @@ def _builds_structure(value: ast.AST | None) -> bool:
         last = call_name(value).rsplit(".", 1)[-1]
         return last == "dict" or (last[:1].isupper() and last != "Tensor")
     return False
+

@@ -22,6 +22,13 @@ __all__ = ["MODES", "Captured", "Check", "capture"]
 
 def capture(prepared: Any, mode: str = "auto", traced_submodules: list[str] | None = None
             ) -> Captured:
+    from convert.library_logging import library_logging_quiet
+
+    with library_logging_quiet():
+        return _capture(prepared, mode, traced_submodules)
+
+
+def _capture(prepared: Any, mode: str, traced_submodules: list[str] | None) -> Captured:
     from lint.types import UsageError
 
     mode = mode or "auto"
