@@ -20,6 +20,7 @@ import libcst as cst
 from lint.analysis.call_index import CallIndex
 from lint.analysis.guards import TRACE, dead_call_ids
 from lint.analysis.imports import ImportTable, iter_statements
+from lint.analysis.walk import walk
 
 SCRIPT = {"torch.jit.script", "torch.jit.script_method", "torch.jit.export"}
 NOT_COMPILED = {"torch.jit.ignore", "torch.jit.unused"}
@@ -68,17 +69,7 @@ def decorator_names(node: cst.FunctionDef | cst.ClassDef, imports: ImportTable) 
 
 
 def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
-    collector = _CallCollector()
-    node.visit(collector)
-    return iter(collector.calls)
-
-
-class _CallCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.calls: list[cst.Call] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
+    return (child for child in walk(node) if isinstance(child, cst.Call))
 
 
 class ModelCode:

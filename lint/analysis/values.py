@@ -39,6 +39,7 @@ from lint.analysis.torch_api import (CONTAINER_METHODS, NON_TENSOR_TORCH_FUNCTIO
                                      SEQUENCE_FUNCTIONS, SEQUENCE_METHODS, SIZE_ATTRIBUTES,
                                      SIZE_METHODS, SIZE_PRESERVING_BUILTINS,
                                      TENSOR_TO_PYTHON_METHODS, VIEW_METHODS)
+from lint.analysis.walk import walk
 
 @dataclass(frozen=True)
 class Binding:
@@ -476,20 +477,9 @@ def _suite(body: cst.BaseSuite):
 
 
 def _expressions(node: cst.CSTNode) -> Iterator[cst.BaseExpression]:
-    collector = _ExpressionCollector()
-    node.visit(collector)
-    return iter(collector.found)
-
-
-class _ExpressionCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.found: list[cst.BaseExpression] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.BaseExpression):
-            self.found.append(node)
-        # A nested function or lambda has its own values.
-        return not isinstance(node, (cst.Lambda, cst.FunctionDef))
+    # A nested function or lambda has its own values: not entered.
+    return (child for child in walk(node, prune=(cst.Lambda, cst.FunctionDef))
+            if isinstance(child, cst.BaseExpression))
 
 
 

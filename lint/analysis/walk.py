@@ -64,10 +64,12 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
                     yield item
 
 
-def walk(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """`node` and every node below it, parents before children, in source order."""
+def walk(node: cst.CSTNode, prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
+    """`node` and every node below it, parents before children, in source order. Nodes of a
+    `prune` type are yielded but not entered."""
     stack = [node]
     while stack:
         current = stack.pop()
         yield current
-        stack.extend(reversed(list(children(current))))
+        if current is node or not isinstance(current, prune):
+            stack.extend(reversed(list(children(current))))
