@@ -193,7 +193,9 @@ def run_torchready(zoo_model: Any) -> tuple[PathResult, Any]:
         return PathResult(False, "crash", f"{type(error).__name__}: {_first_line(error)}",
                           seconds=time.perf_counter() - started), None
     seconds = time.perf_counter() - started
-    if result.ok:
+    # A model that converted but failed the pipeline's parity stage did convert: its parity
+    # verdict is the engine's (check_parity), not a conversion failure.
+    if result.ok or (result.failed_stage == "parity" and result.mlmodel is not None):
         conversion = getattr(result, "conversion", None)
         fixes = list(getattr(conversion, "graph_passes_applied", []) or [])
         fixes += list(result.composite_ops_applied)

@@ -7,10 +7,11 @@
     result.diagnostics        # every finding, pinned to a source line
     result.timings            # seconds per stage
 
-It runs the same stages as `torchready convert` (lint, prepare, capture, coverage, convert,
-metadata, save) and returns a `ConversionResult`; a failed capture or conversion is reported in
-the result (`result.ok`, `result.failed_stage`, `result.diagnostics`), not raised. Mistakes in
-the arguments raise `lint.types.UsageError`.
+It runs the same stages as `torchready convert` (lint, prepare, capture, shape probing,
+coverage, convert, metadata, parity, save) and returns a `ConversionResult`; a failed capture,
+conversion or parity check is reported in the result (`result.ok`, `result.failed_stage`,
+`result.diagnostics`, `result.parity`), not raised. Mistakes in the arguments raise
+`lint.types.UsageError`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def to_coreml(
     minimum_deployment_target: str | None = None,
     output: str | os.PathLike[str] | None = None,
     lint: bool = True,
+    parity: bool = True,
+    parity_options: Any = None,
+    value_ranges: Mapping[str, tuple[float, float]] | None = None,
     progress: bool = False,
 ) -> ConversionResult:
     """Convert `model` (an nn.Module, or a ModelSpec) to a Core ML ML program.
@@ -54,6 +58,12 @@ def to_coreml(
         which also name the inputs, mark image inputs and flexible dimensions.
     flexible: {input name: {dimension: (lower, upper)}}; upper -1 means unbounded.
     output: save the .mlpackage (and its source map sidecar) there; None keeps it in memory.
+    parity: check numeric parity (eager vs TorchScript vs the converted model, on the example and
+        random inputs) and probe input dimensions for sizes the trace froze; a failed parity
+        is `result.failed_stage == "parity"` and nothing is saved. `result.parity` is the report.
+    parity_options: a `convert.parity.engine.ParityOptions` (random inputs, thresholds, ...).
+    value_ranges: {input name: (low, high)} for parity's random inputs (token ids: the
+        vocabulary); default: from the model's embeddings, else from the example.
     progress: show rich progress on stderr (off by default in notebooks and scripts).
     Other arguments fill the ModelSpec fields of the same name (see convert.spec.ModelSpec).
     """
@@ -72,6 +82,8 @@ def to_coreml(
         "preview_type": preview_type,
         "compute_precision": compute_precision,
         "minimum_deployment_target": minimum_deployment_target,
+        "value_ranges": {name: tuple(bounds) for name, bounds in value_ranges.items()}
+        if value_ranges else None,
         "mode": mode if mode != "auto" or spec.mode is None else None,
     }
     for field_name, value in overrides.items():
@@ -87,6 +99,9 @@ def to_coreml(
     options = PipelineOptions(
         output=_output_path(output),
         lint=lint,
+        parity=parity,
+        shape_probing=parity,
+        parity_options=parity_options,
         progress=StageProgress(enabled=progress),
     )
     return run(spec, options)

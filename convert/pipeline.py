@@ -1,6 +1,6 @@
 """The conversion pipeline, one stage after another.
 
-    load -> lint -> prepare -> capture -> coverage -> convert -> metadata -> [parity] -> save
+    load -> lint -> prepare -> capture -> probe -> coverage -> convert -> metadata -> parity -> save
 
 Each stage is a function of its own module with a small result; this file only calls them in
 order, times them, shows progress and collects everything in a `ConversionResult`. A stage that
@@ -9,6 +9,8 @@ fails records `failed_stage` and the pipeline stops there (the diagnostics say w
 
 `torchready convert` runs every stage and saves; `torchready audit` runs the same stages in memory
 (no `output`); the Python API `convert.api.to_coreml` starts from a ModelSpec (no load stage).
+`probe` (shape probing) and `parity` are `convert.parity`'s: a failed parity stops before `save`,
+so a model that computes something else than PyTorch is never written (`--no-parity` skips it).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from convert.progress import StageProgress
 from convert.spec import ModelSpec
 from lint.types import Diagnostic, Severity, UsageError
 
-STAGES = ("load", "lint", "prepare", "capture", "coverage", "convert", "metadata", "parity", "save")
+STAGES = ("load", "lint", "prepare", "capture", "probe", "coverage", "convert", "metadata",
+          "parity", "save")
 
 
 @dataclass
@@ -37,6 +40,9 @@ class PipelineOptions:
     imagenet: bool | None = None  # overrides the spec's ImageNet preset
     compute_precision: str | None = None  # overrides the spec ("fp16" | "fp32")
     minimum_deployment_target: str | None = None  # overrides the spec ("iOS16", ...)
+    parity: bool = True  # eager vs TorchScript vs the converted model (convert.parity)
+    shape_probing: bool = True  # other sizes along each input dimension after capture
+    parity_options: Any = None  # convert.parity.engine.ParityOptions (None: defaults)
     progress: StageProgress = field(default_factory=lambda: StageProgress(enabled=False))
 
 
@@ -63,7 +69,8 @@ class ConversionResult:
     metadata: dict[str, str] = field(default_factory=dict)  # user-defined keys written
     notes: list[str] = field(default_factory=list)  # facts worth telling, not problems
     lint_fixes: dict[str, str] = field(default_factory=dict)  # path -> unified diff applied
-    parity: Any = None  # filled by the parity stage (numeric parity issue)
+    parity: Any = None  # convert.parity.report.ParityReport (None: not run)
+    shape_probes: Any = None  # convert.parity.shape_probing.ShapeProbeReport (None: not run)
     prepared: Any = None
     captured: Any = None
     conversion: Any = None  # convert.coreml.conversion.Conversion
@@ -158,6 +165,14 @@ def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
     if not captured.ok:
         return _failed(result, "capture", captured.error or "torch.jit could not capture the model")
 
+    if options.shape_probing:
+        with stages.run("probe", "probing input dimensions at other sizes") as stage:
+            result.shape_probes = _shape_probing(result)
+            specialized = result.shape_probes.specialized
+            stage.detail = (f"{len(specialized)} dimension(s) specialized by the trace"
+                            if specialized else
+                            f"{len(result.shape_probes.dimensions)} dimension(s) probed")
+
     with stages.run("coverage", "checking coremltools' op coverage"):
         register_composite_ops()  # first: the ops they add count as supported
         result.coverage = _coverage(captured, prepared)
@@ -188,23 +203,21 @@ def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
         _metadata(result, spec, prepared)
         result.sourcemap = _sourcemap(result, prepared)
 
-    # -- parity ---------------------------------------------------------------------------------
-    # The numeric parity stage (issue 4: MIL reference runtime, eager vs TorchScript vs Core ML)
-    # plugs in here: it reads result.mlmodel, result.prepared (reference outputs, example inputs)
-    # and result.sourcemap, sets result.parity, adds diagnostics, and on failure calls
-    # `_failed(result, "parity", ...)`.
-    run_parity_stage(result, stages)
+    if options.parity:
+        with stages.run("parity", "eager vs TorchScript vs the converted model") as stage:
+            result.parity = _parity(result, options.parity_options)
+            if not result.parity.passed:
+                stage.fail(result.parity.summary())
+            else:
+                stage.detail = result.parity.summary()
+        if not result.parity.passed:
+            return _failed(result, "parity", result.parity.summary())
 
     if options.output is not None and result.failed_stage is None:
         with stages.run("save", f"saving {options.output}"):
             _save(result, Path(options.output))
     result.diagnostics = _sorted(result.diagnostics)
     return result
-
-
-def run_parity_stage(result: ConversionResult, stages: _Stages) -> None:
-    """Placeholder until the parity engine lands: nothing is checked, nothing is claimed."""
-    return None
 
 
 # --- stages -------------------------------------------------------------------------------------
@@ -284,6 +297,18 @@ def _capture(prepared: Any, mode: str, traced_submodules: list[str] | None) -> A
     from convert.capture import capture
 
     return capture(prepared, mode, traced_submodules)
+
+
+def _shape_probing(result: ConversionResult) -> Any:
+    from convert.parity.stage import run_shape_probing
+
+    return run_shape_probing(result)
+
+
+def _parity(result: ConversionResult, parity_options: Any) -> Any:
+    from convert.parity.stage import run_parity
+
+    return run_parity(result, parity_options)
 
 
 def _coverage(captured: Any, prepared: Any) -> Any:

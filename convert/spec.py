@@ -32,6 +32,9 @@ class ModelSpec:
     flexible: dict[str, dict[int, tuple[int, int]]] = field(default_factory=dict)
     # input name -> every shape the model must accept (ct.EnumeratedShapes).
     enumerated_shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+    # input name -> (low, high) of the values parity's random inputs take (token ids: the
+    # vocabulary, inclusive). None: from the model's embeddings, else from the example.
+    value_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     # ImageNet preset: image inputs are RGB in [0, 1] (Core ML scales 0..255 pixels by 1/255) and
     # the generated wrapper applies the exact per-channel mean/std before the model.
     imagenet: bool = False

@@ -59,6 +59,8 @@ def result_to_json(result: ConversionResult, *, command: str) -> dict[str, Any]:
         "timings": {stage: round(seconds, 4) for stage, seconds in result.timings.items()},
         "notes": result.notes,
         "lint_fixes": result.lint_fixes,
+        "shape_probes": result.shape_probes.to_json() if result.shape_probes else None,
+        "parity": result.parity.to_json() if result.parity else None,
     }
     return {
         "version": JSON_VERSION,
@@ -115,7 +117,8 @@ def render_text(result: ConversionResult, stream: TextIO, *, command: str, model
     for plan in result.inputs:
         kind = "image (RGB, pixels / 255)" if plan.image else plan.coreml_dtype
         table.add_row("input", escape(f"{plan.name}  {plan.describe_shape()}  {kind}"))
-    for output in outputs_of(result) if result.ok else []:
+    # A model that failed parity exists but is not written: its outputs are still worth seeing.
+    for output in outputs_of(result) if result.mlmodel is not None else []:
         shape = "x".join("?" if dim is None else str(dim) for dim in output["shape"])
         table.add_row("output", escape(f"{output['name']}  {shape}  {output['dtype']}"))
     if result.composite_ops_applied:
@@ -129,6 +132,14 @@ def render_text(result: ConversionResult, stream: TextIO, *, command: str, model
         labels = json.loads(result.metadata.get("com.apple.coreml.model.preview.params", "{}"))
         count = len(labels.get("labels", []))
         table.add_row("Xcode preview", escape(f"{preview}" + (f" ({count} labels)" if count else "")))
+    probes = result.shape_probes
+    if probes is not None and probes.dimensions:
+        specialized = [f"{d.target.input_name} dim {d.target.dim}" for d in probes.specialized]
+        followed = sum(1 for d in probes.dimensions if d.status == "follows")
+        text = f"{followed} of {len(probes.dimensions)} input dimension(s) follow their size"
+        if specialized:
+            text += f"; specialized by the trace: {', '.join(specialized)}"
+        table.add_row("shape probes", escape(text))
     if result.package_path:
         table.add_row("wrote", escape(str(result.package_path)))
     if result.sourcemap_path:
@@ -138,6 +149,10 @@ def render_text(result: ConversionResult, stream: TextIO, *, command: str, model
         total = sum(result.timings.values())
         table.add_row("time", escape(" · ".join(timings) + f"  (total {total:.2f}s)"))
     console.print(table)
+    if result.parity is not None:
+        from convert.parity.report import render_text as render_parity
+
+        render_parity(result.parity, stream, width=None if console.is_terminal else 120)
     for path, diff in result.lint_fixes.items():
         console.print(f"[bold]lint --fix changed {escape(path)}:[/]")
         console.print(escape(diff.rstrip("\n")), style="dim")

@@ -9,6 +9,10 @@ if they disagree, the trace depends on something it could not record. Two probes
   above 1 grown by a quarter (all together when the model accepts that, one size at a time
   otherwise): exposes shapes turned into Python numbers (`math.sqrt(x.size(-1))`).
 
+* one dimension: `dimension_probe` moves a single input dimension (and the dimensions that
+  must move with it for the eager model to accept the input): the parity stage's shape probing
+  uses it to say *which* input dimension a trace specialised.
+
 A probe the eager model rejects (a Linear needs its feature size) is simply not used.
 """
 
@@ -51,11 +55,12 @@ def value_probe(inputs: tuple, names: list[str]) -> Probe:
     return Probe("values", tuple(changed), "; ".join(parts) or "no input could change")
 
 
-def _grown(size: int) -> int:
+def grown_size(size: int) -> int:
+    """Another size to probe with: a quarter larger (at least one more)."""
     return size + max(1, size // 4)
 
 
-def _resized(tensor: Any, shape: tuple[int, ...], seed: int) -> Any:
+def resized_like(tensor: Any, shape: tuple[int, ...], seed: int) -> Any:
     """A tensor of another shape with the same kind of contents (range, dtype)."""
     import torch
 
@@ -69,7 +74,6 @@ def _resized(tensor: Any, shape: tuple[int, ...], seed: int) -> Any:
     low = int(tensor.min()) if tensor.numel() else 0
     high = int(tensor.max()) + 1 if tensor.numel() else 2
     return torch.randint(low, max(high, low + 1), shape, generator=generator, dtype=tensor.dtype)
-
 
 
 
@@ -88,7 +92,7 @@ def shape_probe(module: Any, inputs: tuple, names: list[str],
         for name, tensor in zip(names, inputs):
             shape = list(tensor.shape)
             for dim, (lower, upper) in flexible.get(name, {}).items():
-                grown = _grown(shape[dim])
+                grown = grown_size(shape[dim])
                 if upper != -1 and grown > upper:
                     grown = lower if lower != shape[dim] else upper
                 shape[dim] = grown
@@ -99,20 +103,67 @@ def shape_probe(module: Any, inputs: tuple, names: list[str],
                        reverse=True)
         if not sizes:
             return None
-        mapping_all = {size: _grown(size) for size in sizes}
+        mapping_all = {size: grown_size(size) for size in sizes}
         candidates = [([tuple(mapping_all.get(s, s) for s in t.shape) for t in inputs], True)]
         if len(sizes) > 1:
             for size in sizes[:max_attempts]:
-                candidates.append(([tuple(_grown(s) if s == size else s for s in t.shape)
+                candidates.append(([tuple(grown_size(s) if s == size else s for s in t.shape)
                                     for t in inputs], False))
     for seed, (shapes, complete) in enumerate(candidates):
-        probe_inputs = tuple(_resized(tensor, shape, seed)
+        probe_inputs = tuple(resized_like(tensor, shape, seed)
                              for tensor, shape in zip(inputs, shapes))
         output, error = run(module, probe_inputs)
         if error is None:
             return Probe("shape", probe_inputs, _describe_shapes(names, inputs, probe_inputs),
                          complete=complete, expected=output)
     return None
+
+
+@dataclass(frozen=True)
+class DimensionProbe(Probe):
+    """A shape probe that moves one input dimension (and the dimensions tied to it)."""
+
+    input_index: int = 0
+    dim: int = 0
+    size: int = 0  # the new size of (input_index, dim)
+    # Every (input index, dim) that had to change together for the eager model to accept it:
+    # `key.size(-1)` must follow `query.size(-1)` in attention.
+    moved: tuple[tuple[int, int], ...] = ()
+
+
+def dimension_probe(module: Any, inputs: tuple, names: list[str], input_index: int, dim: int,
+                    size: int, seed: int = 0) -> tuple[DimensionProbe | None, str | None]:
+    """Inputs where dimension `dim` of input `input_index` has `size`, accepted by the eager
+    `module`, or (None, the eager model's last error).
+
+    Tried in order, first accepted wins: only that dimension; also the same dimension of every
+    other input of the same size (query/key/value of an attention); also every dimension of that
+    size in every input (a feature size shared across positions).
+    """
+    old = int(inputs[input_index].shape[dim])
+    dim %= inputs[input_index].dim()
+    tiers: list[list[tuple[int, int]]] = [[(input_index, dim)]]
+    same_dim = [(i, dim) for i, t in enumerate(inputs)
+                if t.dim() == inputs[input_index].dim() and int(t.shape[dim]) == old]
+    anywhere = [(i, d) for i, t in enumerate(inputs) for d in range(t.dim())
+                if int(t.shape[d]) == old]
+    for tier in (same_dim, anywhere):
+        if sorted(tier) not in [sorted(t) for t in tiers]:
+            tiers.append(tier)
+    error = None
+    for moved in tiers:
+        shapes = [list(t.shape) for t in inputs]
+        for i, d in moved:
+            shapes[i][d] = size
+        probe_inputs = tuple(resized_like(tensor, tuple(shape), seed)
+                             for tensor, shape in zip(inputs, shapes))
+        output, error = run(module, probe_inputs)
+        if error is None:
+            return DimensionProbe("shape", probe_inputs,
+                                  _describe_shapes(names, inputs, probe_inputs),
+                                  complete=False, expected=output, input_index=input_index,
+                                  dim=dim, size=size, moved=tuple(moved)), None
+    return None, error
 
 
 def outputs_match(expected: Any, actual: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bool:

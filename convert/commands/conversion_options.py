@@ -7,14 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-MODES = ("auto", "trace", "script", "hybrid")
+MODES = ("auto", "trace", "script", "hybrid", "export")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL",
                         help="path/to/file.py:factory or package.module:factory")
     parser.add_argument("--mode", choices=MODES, default=None,
-                        help="how to capture TorchScript (default: the spec's, else auto)")
+                        help="how to capture the model: torch.jit trace/script/hybrid or "
+                             "torch.export (default: the spec's, else auto)")
     parser.add_argument("--input", dest="inputs", action="append", default=[],
                         metavar="NAME:SHAPE[:TYPE]",
                         help="declare a forward input, in order, e.g. image:1x3x224x224:image or "
@@ -33,12 +34,46 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                              "and show the diff")
     parser.add_argument("--no-lint", dest="lint", action="store_false",
                         help="skip the static rules on the model's source")
+    parser.add_argument("--no-parity", dest="parity", action="store_false",
+                        help="skip shape probing and the numeric parity check (eager vs "
+                             "TorchScript vs the converted model)")
+    parser.add_argument("--parity-inputs", type=int, default=3, metavar="N",
+                        help="random inputs parity checks besides the example (default 3)")
+    parser.add_argument("--parity-threshold", dest="parity_thresholds", action="append",
+                        default=[], metavar="NAME=VALUE",
+                        help="override a parity limit, e.g. psnr_pass_db=45, psnr_fail_db=38, "
+                             "atol=1e-3, rtol=1e-4, min_cosine=0.999 (repeatable)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when error-level diagnostics remain, even if it converted")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="report format on stdout")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress on stderr")
+
+
+def parity_options(args: argparse.Namespace) -> Any:
+    """`--parity-inputs` and `--parity-threshold NAME=VALUE` as a ParityOptions."""
+    import dataclasses
+
+    from convert.parity.engine import ParityOptions
+    from convert.parity.thresholds import Thresholds
+    from lint.types import UsageError
+
+    if args.parity_inputs < 0:
+        raise UsageError("--parity-inputs must be 0 or more.")
+    known = {f.name for f in dataclasses.fields(Thresholds)} - {"precision"}
+    thresholds: dict[str, float] = {}
+    for text in args.parity_thresholds:
+        name, _, value = text.partition("=")
+        name = name.strip()
+        if name not in known:
+            raise UsageError(f"unknown parity threshold '{name}' in '{text}'; use one of "
+                             f"{', '.join(sorted(known))}.")
+        try:
+            thresholds[name] = float(value)
+        except ValueError:
+            raise UsageError(f"parity threshold '{text}' needs a number after '='.") from None
+    return ParityOptions(random_inputs=args.parity_inputs, thresholds=thresholds)
 
 
 def read_labels(path: Path | None) -> list[str] | None:
@@ -84,6 +119,9 @@ def run_conversion(args: argparse.Namespace, *, command: str, output: Path | Non
         imagenet=args.imagenet,
         compute_precision=args.precision,
         minimum_deployment_target=args.target,
+        parity=args.parity,
+        shape_probing=args.parity,
+        parity_options=parity_options(args),
         progress=progress,
     )
     result = convert_model(args.model, options, decls)

@@ -1,8 +1,10 @@
-"""`torchready convert MODEL -o OUT.mlpackage`: lint, prepare, capture, check op coverage,
-convert with coremltools, write metadata, save the package and its source map.
+"""`torchready convert MODEL -o OUT.mlpackage`: lint, prepare, capture, probe input dimensions,
+check op coverage, convert with coremltools, write metadata, check numeric parity (eager vs
+TorchScript vs the converted model; `--no-parity` skips it), save the package and its source map.
 
-Exit codes (design.md §3): 0 converted (diagnostics alone don't fail it unless --strict), 1 capture
-or conversion failed, 2 usage error or a model spec that can't be loaded.
+Exit codes (design.md §3): 0 converted and parity passed (diagnostics alone don't fail it unless
+--strict), 1 capture, conversion or parity failed (a model that fails parity is not written),
+2 usage error or a model spec that can't be loaded.
 """
 
 from __future__ import annotations
