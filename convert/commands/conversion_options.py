@@ -49,6 +49,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="report format on stdout")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress on stderr")
+    parser.add_argument("--report", type=Path, metavar="PATH",
+                        help="also write an audit report, format by extension: .html "
+                             "(self-contained page), .md (PR comment) or .json; written when a "
+                             "stage fails too")
 
 
 def parity_options(args: argparse.Namespace) -> Any:
@@ -108,6 +112,10 @@ def run_conversion(args: argparse.Namespace, *, command: str, output: Path | Non
     from convert.progress import StageProgress
     from convert.summary import render_json, render_text
 
+    if args.report is not None:  # a bad report path fails before minutes of conversion
+        from convert.reports import check_report_path
+
+        check_report_path(args.report)
     decls = [parse_input_decl(text) for text in args.inputs]
     progress = StageProgress(enabled=not args.quiet)  # stderr: stdout keeps the report clean
     options = PipelineOptions(
@@ -129,6 +137,10 @@ def run_conversion(args: argparse.Namespace, *, command: str, output: Path | Non
         render_json(result, sys.stdout, command=command)
     else:
         render_text(result, sys.stdout, command=command, model=args.model)
+    if args.report is not None:
+        from convert.reports import write_command_report
+
+        write_command_report(result, args, command=command)
     return exit_code(result, strict=args.strict)
 
 
