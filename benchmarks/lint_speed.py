@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMPARE_VENV = ROOT / "benchmarks" / ".venv-compare"
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.corpus import count_lines, python_files, subset, transformers_models  # noqa: E402
 
 
 @dataclass
@@ -51,12 +52,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
 
-    folder = Path(args.folder).resolve() if args.folder else _transformers_models()
+    folder = Path(args.folder).resolve() if args.folder else transformers_models()
     workdir = Path(tempfile.mkdtemp(prefix="torchready-bench-"))
     if args.subset:
-        folder = _subset(folder, args.subset, workdir / "subset")
-    files = [p for p in folder.rglob("*.py")]
-    lines = sum(p.read_bytes().count(b"\n") for p in files)
+        folder = subset(folder, args.subset, workdir / "subset")
+    files = python_files(folder)
+    lines = count_lines(files)
     print(f"folder: {folder}\nfiles: {len(files)}  lines: {lines}  cores: {os.cpu_count()}\n")
 
     results: list[Measurement] = []
@@ -99,24 +100,6 @@ def main() -> None:
               f"{by_name[f'TorchFix 0.7 --select ALL, {args.jobs} jobs'] / cold_n:.2f}x")
     print(f"\nsingle-file latency: {_single_file_latency(workdir, env):.3f} s (median of 7)")
     shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _transformers_models() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("transformers")
-    if spec is None or spec.origin is None:
-        sys.exit("transformers is not installed; pass a folder")
-    return Path(spec.origin).parent / "models"
-
-
-def _subset(folder: Path, letters: str, target: Path) -> Path:
-    first, _, last = letters.partition("-")
-    target.mkdir(parents=True)
-    for child in sorted(folder.iterdir()):
-        if child.is_dir() and first <= child.name[:1] <= (last or first):
-            shutil.copytree(child, target / child.name)  # real files: no tool follows links
-    return target
 
 
 def _run(name: str, command, cwd: Path, env, quiet: bool = False) -> Measurement:
@@ -205,7 +188,7 @@ def _single_file_latency(workdir: Path, env) -> float:
 
 def _five_hundred_line_model(workdir: Path) -> Path:
     """A real modeling file cut to its first ~500 lines at a top-level boundary."""
-    source = (_transformers_models() / "gpt2" / "modeling_gpt2.py").read_text().splitlines()
+    source = (transformers_models() / "gpt2" / "modeling_gpt2.py").read_text().splitlines()
     cut = 500
     while cut < len(source) and source[cut][:1] not in ("", "c", "d", "@"):
         cut += 1
