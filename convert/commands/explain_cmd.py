@@ -16,10 +16,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lint.explain import explain
+    from lint.other_codes import explain_other, other_code
     from lint.rules import rule_by_code
 
     rule = rule_by_code(args.code)
-    if rule is None:
+    if rule is not None:
+        sys.stdout.write(explain(rule))
+        return 0
+    entry = other_code(args.code)  # TR000 (parser), TR303 (conversion): codes without a rule
+    if entry is None:
         raise UsageError(f"unknown rule '{args.code}' (see `torchready rules`)")
-    sys.stdout.write(explain(rule))
+    sys.stdout.write(explain_other(entry))
     return 0

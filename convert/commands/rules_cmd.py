@@ -1,4 +1,5 @@
-"""`torchready rules`: every rule with its code, name, fix availability and summary."""
+"""`torchready rules`: every rule with its code, name, fix availability and summary, plus the codes
+no static rule owns (TR000 from the parser, TR303 from conversion)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lint.other_codes import OTHER_CODES
     from lint.rules import all_rules
 
     rules = all_rules()
     if args.format == "json":
-        json.dump([{"code": r.CODE, "name": r.NAME, "fix": r.FIX.value if r.FIX else None,
-                    "severity": r.SEVERITY.value, "summary": r.SUMMARY} for r in rules],
-                  sys.stdout, indent=2)
+        rows = [{"code": r.CODE, "name": r.NAME, "fix": r.FIX.value if r.FIX else None,
+                 "severity": r.SEVERITY.value, "summary": r.SUMMARY, "static": True}
+                for r in rules]
+        rows += [{"code": c.code, "name": c.name, "fix": None, "severity": c.severity.value,
+                  "summary": c.summary, "static": False} for c in OTHER_CODES]
+        json.dump(sorted(rows, key=lambda row: row["code"]), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     from rich.console import Console
@@ -29,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("code", "name", "fix", "summary"):
         table.add_column(column, overflow="fold")
-    for rule in rules:
-        table.add_row(rule.CODE, rule.NAME, rule.FIX.value if rule.FIX else "-", rule.SUMMARY)
+    rows = [(rule.CODE, rule.NAME, rule.FIX.value if rule.FIX else "-", rule.SUMMARY)
+            for rule in rules]
+    rows += [(c.code, c.name, "-", f"{c.summary} ({c.stage})")
+             for c in OTHER_CODES]
+    for row in sorted(rows):
+        table.add_row(*row)
     Console(file=sys.stdout, highlight=False).print(table)
     return 0

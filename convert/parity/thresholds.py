@@ -66,11 +66,16 @@ class Thresholds:
         return dataclasses.replace(base, **overrides) if overrides else base
 
     def describe(self) -> str:
+        # Overrides can switch on either gate at either precision (`--precision fp32
+        # --parity-threshold psnr_pass_db=45`), so each gate describes itself when it is set.
+        gates = []
         if self.psnr_pass_db is not None:
-            text = f"PSNR >= {self.psnr_pass_db:g} dB (warn below, fail below {self.psnr_fail_db:g} dB)"
-        else:
-            text = f"allclose atol={self.atol:g} (x peak when > 1), rtol={self.rtol:g}"
-        return f"{self.precision}: {text}"
+            fail_below = self.psnr_fail_db if self.psnr_fail_db is not None else self.psnr_pass_db
+            gates.append(f"PSNR >= {self.psnr_pass_db:g} dB (warn below, fail below "
+                         f"{fail_below:g} dB)")
+        if self.atol is not None:
+            gates.append(f"allclose atol={self.atol:g} (x peak when > 1), rtol={self.rtol:g}")
+        return f"{self.precision}: {'; '.join(gates) or 'no numeric gate (cosine, NaN/inf only)'}"
 
 
 @dataclass(frozen=True)

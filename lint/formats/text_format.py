@@ -33,7 +33,8 @@ def render(run, stream, *, unsafe_fixes: bool = False, source: str | None = None
         excerpt = _excerpt(sources, diagnostic) if show_source else None
         if excerpt is not None:
             write(excerpt)
-    write(_summary(diagnostics, run.fixes_applied, unsafe_fixes))
+    write(_summary(diagnostics, run.fixes_applied, unsafe_fixes,
+                   unreadable=len(getattr(run, 'errors', ()) or ())))
 
 
 def _writer(stream):
@@ -63,7 +64,8 @@ def _excerpt(sources: dict[str, list[str]], diagnostic) -> list[Segment] | None:
             (" " * len(gutter) + " " * (diagnostic.column - 1), "dim"), ("^" * width, "bold red")]
 
 
-def _summary(diagnostics, fixes_applied: int, unsafe_fixes: bool) -> list[Segment]:
+def _summary(diagnostics, fixes_applied: int, unsafe_fixes: bool,
+             unreadable: int = 0) -> list[Segment]:
     safe = sum(1 for d in diagnostics if d.fix and d.fix.edits
                and d.fix.applicability is Applicability.SAFE)
     unsafe = sum(1 for d in diagnostics if d.fix and d.fix.edits
@@ -71,6 +73,11 @@ def _summary(diagnostics, fixes_applied: int, unsafe_fixes: bool) -> list[Segmen
     parts = []
     if fixes_applied:
         parts.append(f"Fixed {fixes_applied} finding{'s' * (fixes_applied != 1)}.")
+    if not diagnostics and unreadable:
+        # Not "All checks passed.": the files named on stderr were not checked at all.
+        parts.append(f"No findings in the files that could be read; {unreadable} could not be "
+                     "linted (errors on stderr).")
+        return [(" ".join(parts), "bold")]
     if not diagnostics:
         parts.append("All checks passed." if not fixes_applied else "No findings remain.")
         return [(" ".join(parts), "green")]

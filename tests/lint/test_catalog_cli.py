@@ -57,7 +57,11 @@ def test_rules_lists_every_catalog_code_with_its_fix_availability():
     result = run_cli("rules", "--format", "json")
     assert result.returncode == 0, result.stderr
     listed = {entry["code"]: entry for entry in json.loads(result.stdout)}
-    assert {code: entry["name"] for code, entry in listed.items()} == CATALOG
+    static = {code: entry["name"] for code, entry in listed.items() if entry["static"]}
+    assert static == CATALOG
+    # The codes no rule owns are listed too, so a user can look up what the output shows.
+    assert {code: entry["name"] for code, entry in listed.items() if not entry["static"]} == \
+        {"TR000": "syntax-error", "TR303": "coreml-conversion-failed"}
     for rule in all_rules():
         assert listed[rule.CODE]["fix"] == (rule.FIX.value if rule.FIX else None)
         # A rule that offers fixes has examples that show them, and vice versa.
@@ -75,3 +79,15 @@ def test_every_rule_documents_the_ruff_sections():
         for section in ("## What it does", "## Why is this bad?", "## Example",
                         "## Use instead", "## Fix safety", "## Known false positives"):
             assert section in doc, (rule.CODE, section)
+
+
+def test_explain_documents_the_codes_no_static_rule_owns():
+    for code, name in (("TR000", "syntax-error"), ("TR303", "coreml-conversion-failed")):
+        for asked in (code, code.lower(), name):
+            result = run_cli("explain", asked)
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.startswith(f"# {name} ({code})")
+            assert "## What it does" in result.stdout and "## Fix safety" in result.stdout
+    unknown = run_cli("explain", "TR999")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "torchready: error: unknown rule 'TR999' (see `torchready rules`)"

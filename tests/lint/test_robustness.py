@@ -177,6 +177,9 @@ def test_binary_and_non_utf8_files_named_py(tmp_path):
     assert len(errors) == 2
     assert any("blob.py: binary file" in e for e in errors)
     assert any("cp1252.py: not UTF-8 (byte 0x93 at offset 2)" in e for e in errors)
+    # The summary must not claim the unreadable files passed.
+    assert "All checks passed." not in result.stdout
+    assert "2 could not be linted" in result.stdout
 
 
 def test_five_megabyte_generated_file(tmp_path):

@@ -138,3 +138,14 @@ def test_worst_status_orders_fail_over_warn_over_pass():
     assert worst([PASS, WARN, PASS]) == WARN
     assert worst([WARN, FAIL]) == FAIL
     assert worst([]) == PASS
+
+
+def test_thresholds_describe_every_gate_an_override_switches_on():
+    # `--precision fp32 --parity-threshold psnr_pass_db=45` once crashed while describing it.
+    fp32_with_psnr = Thresholds.for_precision("fp32", psnr_pass_db=45.0)
+    assert "PSNR >= 45 dB" in fp32_with_psnr.describe()
+    assert "allclose atol=0.0001" in fp32_with_psnr.describe()
+    fp16_with_atol = Thresholds.for_precision("fp16", atol=1e-3)
+    assert "PSNR >= 40 dB" in fp16_with_atol.describe() and "atol=0.001" in fp16_with_atol.describe()
+    neither = Thresholds.for_precision("fp32", atol=None)
+    assert "no numeric gate" in neither.describe()
