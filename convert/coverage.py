@@ -113,7 +113,7 @@ def check_op_coverage(captured: Any, root: Any = None) -> CoverageReport:
             if owner.startswith(TORCHREADY_PACKAGE):
                 report.composite[kind] = owner
     report.diagnostics = [d for use in report.unsupported.values()
-                          for d in _unsupported_diagnostics(use, report)]
+                          for d in unsupported_op_diagnostics(use, report)]
     return report
 
 
@@ -125,16 +125,21 @@ def _as_coremltools_names_it(kind: str) -> str:
     return sanitize_op_kind(kind)
 
 
-def _unsupported_diagnostics(use: OpUse, report: CoverageReport) -> list[Diagnostic]:
+def unsupported_op_diagnostics(use: OpUse, report: CoverageReport,
+                               stops_with: str | None = None) -> list[Diagnostic]:
+    """One TR301 per user line of an unsupported kind. `stops_with` is the error ct.convert
+    would raise (the TorchScript frontend's by default; the torch.export frontend words it
+    differently, see convert.capture.export_readiness)."""
     import coremltools
 
     others = sorted(kind for kind in report.unsupported if kind != use.kind)
     also = f" Also unsupported in this model: {', '.join(others)}." if others else ""
     places = use.lines or use.library_lines
+    stops_with = stops_with or ("PyTorch convert function for op "
+                                f"'{use.kind.split('::')[-1]}' not implemented")
     message = (f"coremltools {coremltools.__version__} has no converter for `{use.kind}` "
                f"({use.count} use{'s' if use.count != 1 else ''} in the captured graph), so "
-               "ct.convert would stop here with \"PyTorch convert function for op "
-               f"'{use.kind.split('::')[-1]}' not implemented\". Rewrite this code with "
+               f"ct.convert would stop here with \"{stops_with}\". Rewrite this code with "
                "supported ops, or add a composite operator: a function decorated with "
                "`@register_torch_op` (coremltools.converters.mil.frontend.torch) that builds it "
                f"from MIL ops, imported before conversion; see {COMPOSITE_GUIDE}.{also}")

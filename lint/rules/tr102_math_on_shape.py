@@ -30,6 +30,11 @@ class MathOnShape(Rule):
     boolean"): the trace keeps whichever operand won for the example (measured: traced with 3
     rows, `x[:min(x.size(0), 4)]` returns all 8 rows of an 8-row input instead of 4).
 
+    Under `torch.export` the same code specializes a dimension declared dynamic with
+    `torch.export.Dim`: export stops with "Constraints violated (n)! ... your code specialized it
+    to be a constant". The remedy is the same for both: `q.size(-1) ** 0.5` stays symbolic for
+    trace and export (verified with a Dim on that dimension), `math.sqrt` does not.
+
     ## Example
     ```python
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
@@ -301,7 +306,8 @@ class MathOnShape(Rule):
         self.report(
             node,
             f"`{shown}` turns a traced size into a Python number: torch.jit.trace records the "
-            "example's value as a constant, so other input sizes get wrong results",
+            "example's value as a constant, so other input sizes get wrong results (torch.export "
+            "instead refuses a dimension declared dynamic: \"Constraints violated\")",
             fix,
         )
 

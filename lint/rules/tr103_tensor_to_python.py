@@ -34,8 +34,15 @@ class TensorToPython(Rule):
 
     ## Use instead
     Keep the value a tensor (`torch.where`, masking, `index_select`), or compile the function
-    with `torch.jit.script`, which records `.item()` as an op. For `torch.export`, keep the
-    `.item()` and constrain its result with `torch._check(...)` / `torch._check_is_size(...)`.
+    with `torch.jit.script`, which records `.item()` as an op.
+
+    `torch.export` does not bake the value silently: where the value decides a size or a Python
+    number it stops with "Could not extract specialized integer from data-dependent
+    expression" (`int(t)`, `range(n.item())`, `torch.split(x, n.item())`), and `.numpy()` fails
+    outright. Its remedy differs: keep the `.item()` (a symbolic value export can carry, not
+    `int(t)`) and state what you know with `torch._check(...)` / `torch._check_is_size(...)`;
+    a Python loop over such a value cannot be exported. `torchready convert --mode export`
+    reports each of these at its line (torch's `draft_export`).
 
     ## Fix safety
     No fix: the tensor version of the computation depends on what the value is used for.
@@ -182,11 +189,16 @@ class TensorToPython(Rule):
         if facts.is_size(value) or input_free(value) or self._from_numpy(value):
             return
         shown = code(self.context.module, node)
+        if kind == CONVERTING_METHODS["numpy"]:
+            export = "torch.export fails on `.numpy()`: keep the computation in torch ops"
+        else:
+            export = ("torch.export needs `.item()` and `torch._check(...)` / "
+                      "`torch._check_is_size(...)` on its result instead")
         self.report(
             node,
             f"`{shown}` turns a tensor into {kind}: torch.jit.trace records the example's value "
             "as a constant, so other inputs silently reuse it; keep it a tensor or script this "
-            "code (under torch.export, constrain an `.item()` result with `torch._check`)",
+            f"code ({export})",
         )
 
     def _from_numpy(self, value: cst.BaseExpression) -> bool:

@@ -40,10 +40,17 @@ class DataDependentControlFlow(Rule):
     ```
 
     ## Use instead
-    Compute both branches and select with `torch.where(cond, a, b)`; or compile the function
-    (or the submodule) with `torch.jit.script`, which keeps real control flow, and trace the
-    rest (the talk's hybrid). Under `torch.export`, use `torch.cond(pred, true_fn, false_fn,
-    operands)`.
+    Compute both branches and select with `torch.where(cond, a, b)`: that works for tracing,
+    `torch.export` and Core ML alike. For TorchScript, you can also compile the function (or the
+    submodule) with `torch.jit.script`, which keeps real control flow (a Core ML `cond`), and
+    trace the rest (the talk's hybrid, `--mode hybrid`).
+
+    `torch.export` does not keep one branch silently: it stops with "Could not guard on
+    data-dependent expression". Its remedy is `torch.cond(pred, true_fn, false_fn, operands)`,
+    or `torch._check(...)` when the condition holds for every input you care about. coremltools
+    9 cannot convert `torch.cond` (its branches are subgraphs: "Only torch.Tensor attr handled
+    yet"), so for Core ML prefer `torch.where`. `torchready convert --mode export` reports each
+    such branch at its line (torch's `draft_export`).
 
     ## Fix safety
     No fix: which remedy fits depends on the model.
@@ -271,7 +278,9 @@ class DataDependentControlFlow(Rule):
             else:
                 consequence = ("evaluates it once, for the example, and keeps only that path "
                                "for every input; use `torch.where`, or torch.jit.script this "
-                               "function/submodule (under torch.export, `torch.cond`)")
+                               "function/submodule. torch.export fails here instead and needs "
+                               "`torch.cond`, which coremltools 9 cannot convert: "
+                               "`torch.where` suits both")
             self.report(part, f"the {statement} tests tensor values (`{shown}`): "
                               f"torch.jit.trace {consequence}")
 

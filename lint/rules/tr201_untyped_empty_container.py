@@ -35,6 +35,10 @@ class UntypedEmptyContainer(Rule):
     generated: List[int] = []
     ```
 
+    Only `torch.jit.script` needs this change: `torch.jit.trace` and `torch.export` run the code
+    as Python, so a model captured with `--mode trace` or `--mode export` works unchanged (the
+    change is harmless there).
+
     ## Fix safety
     Safe: the annotation only tells the compiler what eager Python already does, and
     `from typing import List` (or `Dict`) is added when missing. The element type is inferred

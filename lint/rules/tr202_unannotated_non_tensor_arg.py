@@ -42,6 +42,10 @@ class UnannotatedNonTensorArg(Rule):
         ...
     ```
 
+    Only `torch.jit.script` needs this change: `torch.jit.trace` and `torch.export` run the code
+    as Python with the values passed in, so a model captured with `--mode trace` or `--mode
+    export` works unchanged (the change is harmless there).
+
     ## Fix safety
     The fix annotates parameters whose default is a `bool`, `float` or `str` literal with that
     type: safe, since eager Python ignores annotations and script needs exactly that type. An

@@ -53,6 +53,10 @@ class UnsupportedScriptConstruct(Rule):
     NumPy; move Python-only helpers out of the compiled path with `@torch.jit.ignore`
     (or `@torch.jit.unused`), which script leaves as a Python call.
 
+    Only `torch.jit.script` needs this change: `torch.jit.trace` and `torch.export` run the code
+    as Python (torch.export's default non-strict mode included), so a model captured with
+    `--mode trace` or `--mode export` works unchanged (the change is harmless there).
+
     ## Fix safety
     No fix: each construct needs a different rewrite.
 

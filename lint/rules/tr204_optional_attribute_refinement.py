@@ -57,6 +57,10 @@ class OptionalAttributeRefinement(Rule):
             return x
     ```
 
+    Only `torch.jit.script` needs this change: `torch.jit.trace` and `torch.export` run the code
+    as Python, so a model captured with `--mode trace` or `--mode export` works unchanged (the
+    change is harmless there).
+
     ## Fix safety
     The fix hoists the attribute into a local (named after it) before the test and uses the
     local in the test and in the code it guards. It is safe when nothing else in the class
