@@ -6,7 +6,7 @@ with torchready.
     python benchmarks/zoo.py --markdown      # the README table, exactly
     python benchmarks/zoo.py --only llama bert --json out.json
 
-Each model goes through two paths, each from a freshly built copy (same seed, same weights):
+Each model goes through these paths, each from a freshly built copy (same seed, same weights):
 
 * vanilla: what a user writes by hand following coremltools' docs, with no help:
   `torch.jit.trace(model.eval(), example_inputs)` then `ct.convert(traced, inputs=[
@@ -24,7 +24,11 @@ converted program runs in torchready's MIL reference runtime (fp16 storage emula
 device) and each output is judged with coremltools' PSNR formula: >= 40 dB passes, 35..40 dB
 passes with a warning, below fails (integer outputs must be equal).
 
-The last line is `vanilla=N/M torchready=K/M parity=P/M`.
+* export: `convert.to_coreml(..., mode="export")`: torch.export.export of the same prepared model,
+  then coremltools' export frontend, with the same parity check (`--no-export` skips it).
+
+The last line is `vanilla=N/M torchready=K/M parity=P/M export=E/M` (E: converted through
+torch.export with parity).
 """
 
 from __future__ import annotations
@@ -80,10 +84,19 @@ class ZooRow:
     unwrapped: PathResult
     torchready: PathResult
     parity: Parity = field(default_factory=lambda: Parity("n/a"))
+    # torchready --mode export (torch.export.export + ct.convert) and its parity; None: not run
+    export: PathResult | None = None
+    export_parity: Parity = field(default_factory=lambda: Parity("n/a"))
 
     @property
     def parity_ok(self) -> bool:
         return self.torchready.ok and self.parity.verdict in ("pass", "warn")
+
+    @property
+    def export_ok(self) -> bool:
+        """Converted through torch.export with parity."""
+        return bool(self.export and self.export.ok
+                    and self.export_parity.verdict in ("pass", "warn"))
 
 
 # --- the three paths ----------------------------------------------------------------------------
@@ -175,8 +188,9 @@ def tuple_outputs(model: Any) -> Any:
     return TupleOutputs(model).eval()
 
 
-def run_torchready(zoo_model: Any) -> tuple[PathResult, Any]:
-    """`convert.to_coreml` in auto mode; returns the path result and the ConversionResult."""
+def run_torchready(zoo_model: Any, mode: str | None = None) -> tuple[PathResult, Any]:
+    """`convert.to_coreml` in auto mode (or `mode`); returns the path result and the
+    ConversionResult."""
     from convert import to_coreml
     from convert.spec import ModelSpec
     from lint.types import Severity
@@ -184,11 +198,12 @@ def run_torchready(zoo_model: Any) -> tuple[PathResult, Any]:
     built = zoo_model.build()
     started = time.perf_counter()
     try:
+        chosen = {"mode": mode} if mode else {}
         if isinstance(built, ModelSpec):
-            result = to_coreml(built)
+            result = to_coreml(built, **chosen)
         else:
             module, inputs = _unpack(built)
-            result = to_coreml(module, inputs)
+            result = to_coreml(module, inputs, **chosen)
     except Exception as error:  # a crash of torchready itself: reported, never hidden
         return PathResult(False, "crash", f"{type(error).__name__}: {_first_line(error)}",
                           seconds=time.perf_counter() - started), None
@@ -355,23 +370,27 @@ def check_parity(result: Any) -> Parity:
 # --- the zoo ------------------------------------------------------------------------------------
 
 
-def run_model(zoo_model: Any) -> ZooRow:
+def run_model(zoo_model: Any, export: bool = True) -> ZooRow:
     vanilla = run_vanilla(zoo_model)
     unwrapped = run_vanilla(zoo_model, unwrap_outputs=True) if not vanilla.ok else vanilla
     torchready, result = run_torchready(zoo_model)
     row = ZooRow(zoo_model.name, zoo_model.family, vanilla, unwrapped, torchready)
     if torchready.ok:
         row.parity = check_parity(result)
+    if export:
+        row.export, exported = run_torchready(zoo_model, mode="export")
+        if row.export.ok:
+            row.export_parity = check_parity(exported)
     return row
 
 
-def run_zoo(models: list[Any], progress: Any = None) -> list[ZooRow]:
+def run_zoo(models: list[Any], progress: Any = None, export: bool = True) -> list[ZooRow]:
     from convert.coreml.quiet import install
 
     install()  # coremltools' chatter is recorded, as in the pipeline
     rows = []
     for zoo_model in models:
-        row = run_model(zoo_model)
+        row = run_model(zoo_model, export)
         rows.append(row)
         if progress is not None:
             progress(row)
@@ -388,7 +407,10 @@ def summary_line(rows: list[ZooRow]) -> str:
     vanilla = sum(row.vanilla.ok for row in rows)
     torchready = sum(row.torchready.ok for row in rows)
     parity = sum(row.parity_ok for row in rows)
-    return f"vanilla={vanilla}/{total} torchready={torchready}/{total} parity={parity}/{total}"
+    line = f"vanilla={vanilla}/{total} torchready={torchready}/{total} parity={parity}/{total}"
+    if any(row.export is not None for row in rows):
+        line += f" export={sum(row.export_ok for row in rows)}/{total}"
+    return line
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -422,22 +444,42 @@ def parity_cell(parity: Parity) -> str:
 
 HEADER = ("model", "family", "vanilla (trace + ct.convert)", "by hand, outputs unwrapped",
           "torchready", "parity (worst PSNR)", "vanilla s", "torchready s")
+EXPORT_HEADER = ("export (torch.export)", "export s")
+
+
+def export_cell(row: ZooRow, width: int = 70) -> str:
+    """`--mode export`: "ok (+alias), pass 52.1 dB", or where and why it failed."""
+    if row.export is None:
+        return "-"
+    if row.export.ok:  # detail: "export" plus the converters torchready added
+        fixes = row.export.detail.removeprefix("export").strip()
+        return f"ok{f' ({fixes})' if fixes else ''}, {parity_cell(row.export_parity)}"
+    return torchready_cell(row.export, width)
+
+
+def header(rows: list[ZooRow]) -> tuple[str, ...]:
+    return HEADER + (EXPORT_HEADER if any(row.export is not None for row in rows) else ())
 
 
 def row_cells(row: ZooRow, width: int) -> tuple[str, ...]:
     unwrapped = "(same)" if row.unwrapped is row.vanilla else vanilla_cell(row.unwrapped, width)
-    return (row.name, row.family, vanilla_cell(row.vanilla, width), unwrapped,
-            torchready_cell(row.torchready, width),
-            parity_cell(row.parity) if row.torchready.ok else "-",
-            f"{row.vanilla.seconds:.1f}", f"{row.torchready.seconds + row.parity.seconds:.1f}")
+    cells = (row.name, row.family, vanilla_cell(row.vanilla, width), unwrapped,
+             torchready_cell(row.torchready, width),
+             parity_cell(row.parity) if row.torchready.ok else "-",
+             f"{row.vanilla.seconds:.1f}", f"{row.torchready.seconds + row.parity.seconds:.1f}")
+    if row.export is not None:
+        cells += (export_cell(row, width),
+                  f"{row.export.seconds + row.export_parity.seconds:.1f}")
+    return cells
 
 
 def markdown(rows: list[ZooRow]) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(HEADER) + " |",
-             "|" + "|".join("---" for _ in HEADER) + "|"]
+    columns = header(rows)
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join("---" for _ in columns) + "|"]
     for row in rows:
         lines.append("| " + " | ".join(escape(cell) for cell in row_cells(row, 90)) + " |")
     lines.append("")
@@ -448,8 +490,9 @@ def markdown(rows: list[ZooRow]) -> str:
 
 
 def text_table(rows: list[ZooRow]) -> str:
-    cells = [HEADER] + [row_cells(row, 60) for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(HEADER))]
+    columns = header(rows)
+    cells = [columns] + [row_cells(row, 60) for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip()
              for r in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -475,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true", help="print the README table only")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run these models only")
     parser.add_argument("--json", metavar="PATH", help="also write every row as JSON")
+    parser.add_argument("--no-export", action="store_true",
+                        help="skip the torch.export column (--mode export)")
     args = parser.parse_args(argv)
 
     from zoo_models import MODELS
@@ -491,10 +536,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.markdown:
             print(f"[{row.name}] vanilla: {vanilla_cell(row.vanilla, 200)} | unwrapped: "
                   f"{vanilla_cell(row.unwrapped, 200)} | torchready: "
-                  f"{torchready_cell(row.torchready, 200)} | parity: {parity_cell(row.parity)}",
+                  f"{torchready_cell(row.torchready, 200)} | parity: {parity_cell(row.parity)}"
+                  f" | export: {export_cell(row, 200)}",
                   file=sys.stderr, flush=True)
 
-    rows = run_zoo(models, progress)
+    rows = run_zoo(models, progress, export=not args.no_export)
     elapsed = time.perf_counter() - started
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(row) for row in rows], indent=2,
@@ -508,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nnot converted with parity:")
         for line in problems:
             print(f"  {line}")
+    exported = [f"  {row.name}: {export_cell(row, 300)}" for row in rows
+                if row.export is not None and not row.export_ok]
+    if exported:
+        print("\nnot converted with parity through torch.export (--mode export):")
+        print("\n".join(exported))
     print(f"\n{len(rows)} models in {elapsed:.0f} s; {unwrapped_line(rows)}")
     print(summary_line(rows))
     return 0

@@ -53,6 +53,10 @@ def to_coreml(
 ) -> ConversionResult:
     """Convert `model` (an nn.Module, or a ModelSpec) to a Core ML ML program.
 
+    mode: "trace", "script", "hybrid" (torch.jit), "export" (torch.export.export, then
+        coremltools' export frontend), or "auto": trace unless the trace depends on its example
+        (then hybrid), falling back to export (then hybrid) when that choice does not convert with
+        parity; `result.capture_reason` / `result.capture_attempts` say what was tried and why.
     inputs: either Core ML input types (`ct.TensorType` / `ct.ImageType`, passed to ct.convert
         unchanged) or `--input` style declarations ("tokens:1x(1..64):int64", "image:1x3x224x224:image"),
         which also name the inputs, mark image inputs and flexible dimensions.

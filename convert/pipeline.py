@@ -2,6 +2,10 @@
 
     load -> lint -> prepare -> capture -> probe -> coverage -> convert -> metadata -> parity -> save
 
+capture..parity is one attempt (`_attempt`); auto mode runs another attempt with the next capture
+path (export, then hybrid) when its first choice fails to convert with parity, and says which
+path it kept and why (`capture_reason`, `capture_attempts`).
+
 Each stage is a function of its own module with a small result; this file only calls them in
 order, times them, shows progress and collects everything in a `ConversionResult`. A stage that
 fails records `failed_stage` and the pipeline stops there (the diagnostics say why). User mistakes
@@ -58,6 +62,9 @@ class ConversionResult:
     error: str | None = None  # one line: why the failed stage failed
     capture_mode: str | None = None
     capture_reason: str | None = None
+    # every capture path tried, in order ({"mode", "failed_stage", "error", "outcome",
+    # "diagnostics"}); more than one only in auto mode, when its first choice failed
+    capture_attempts: list[dict[str, Any]] = field(default_factory=list)
     composite_ops_applied: list[str] = field(default_factory=list)
     coverage: Any = None  # convert.coverage report
     inputs: list[Any] = field(default_factory=list)  # convert.coreml.inputs.InputPlan
@@ -133,7 +140,6 @@ def convert_model(spec_text: str, options: PipelineOptions,
 def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
         result: ConversionResult | None = None, linted: bool = False) -> ConversionResult:
     """Run the stages after loading on `spec` (the Python API starts here)."""
-    from convert.composite_ops import register_composite_ops
     from convert.coreml.quiet import install
 
     options = options or PipelineOptions()
@@ -153,8 +159,85 @@ def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
     result.diagnostics.extend(prepared.diagnostics)
     result.notes.extend(prepared.notes)
 
-    with stages.run("capture", f"capturing TorchScript ({spec.mode or 'auto'})") as stage:
-        captured = _capture(prepared, spec.mode or "auto", spec.traced_submodules)
+    _capture_until_parity(result, spec, prepared, options)
+    if result.failed_stage is not None:
+        return result
+
+    if options.output is not None and result.failed_stage is None:
+        with stages.run("save", f"saving {options.output}"):
+            _save(result, Path(options.output))
+    result.diagnostics = _sorted(result.diagnostics)
+    return result
+
+
+# --- capture .. parity, and auto mode's fallbacks --------------------------------------------
+
+# Auto mode: what to try after the first choice failed. Trace is not retried after auto chose
+# hybrid: auto rejected it because the trace freezes data-dependent behaviour.
+_FALLBACKS = {"trace": ("export", "hybrid"), "hybrid": ("export",), "script": ("export",),
+              "export": ()}
+
+
+def _capture_until_parity(result: ConversionResult, spec: ModelSpec, prepared: Any,
+                          options: PipelineOptions) -> None:
+    """capture -> probe -> coverage -> convert -> metadata -> parity, once for a requested mode;
+    in auto mode again with the next candidate while a candidate fails, keeping the first that
+    converts with parity (or, when none does, the first choice) and saying why in
+    `capture_reason` and `capture_attempts`."""
+    import dataclasses
+
+    requested = spec.mode or "auto"
+    queue = [requested]
+    attempts: list[ConversionResult] = []
+    while queue:
+        mode = queue.pop(0)
+        attempt = dataclasses.replace(result, diagnostics=list(result.diagnostics),
+                                      notes=list(result.notes), timings=result.timings)
+        _attempt(attempt, spec, prepared, mode, options, _Stages(attempt, options.progress))
+        if mode != requested:  # a fallback's own reason ("requested") is not why it ran
+            attempt.capture_reason = None
+        attempts.append(attempt)
+        if requested != "auto" or attempt.failed_stage is None:
+            break
+        if mode == "auto":  # the first choice's own fallbacks, minus what auto already ran
+            tried = {attempt.capture_mode or "trace"}
+            queue = [m for m in _FALLBACKS.get(attempt.capture_mode or "trace", ())
+                     if m not in tried]
+    chosen = next((a for a in attempts if a.failed_stage is None), attempts[0])
+    for name in (f.name for f in dataclasses.fields(ConversionResult)):
+        setattr(result, name, getattr(chosen, name))
+    result.capture_attempts = [_attempt_summary(a, options) for a in attempts]
+    if requested == "auto":
+        steps = "; ".join(entry["outcome"] for entry in result.capture_attempts)
+        result.capture_reason = f"auto: {steps}" + (
+            f". {chosen.capture_reason}" if chosen.capture_reason else "")
+        if len(attempts) > 1:
+            result.notes.append(f"auto mode tried {len(attempts)} capture paths: {steps}")
+
+
+def _attempt_summary(attempt: ConversionResult, options: PipelineOptions) -> dict[str, Any]:
+    mode = attempt.capture_mode or "?"
+    if attempt.failed_stage is None:
+        outcome = f"{mode}: converted with parity" if options.parity and attempt.parity \
+            is not None else f"{mode}: converted (parity not checked)"
+    else:
+        error = (attempt.error or "").strip().splitlines()[0] if attempt.error else ""
+        if len(error) > 160:
+            error = error[:157] + "..."
+        outcome = f"{mode} failed at {attempt.failed_stage}" + (f" ({error})" if error else "")
+    # The attempt's own findings stay here: a fallback that converted replaces them on the
+    # result, but why the first choice failed is still worth reading.
+    return {"mode": mode, "failed_stage": attempt.failed_stage, "error": attempt.error,
+            "outcome": outcome, "diagnostics": attempt.diagnostics}
+
+
+def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str,
+             options: PipelineOptions, stages: _Stages) -> ConversionResult:
+    """One capture path from capture to parity; a failure is recorded with `_failed`."""
+    from convert.composite_ops import register_composite_ops
+
+    with stages.run("capture", f"capturing the model ({mode})") as stage:
+        captured = _capture(prepared, mode, spec.traced_submodules)
         result.captured = captured
         result.diagnostics.extend(captured.diagnostics)
         result.notes.extend(captured.notes)
@@ -204,7 +287,7 @@ def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
         result.sourcemap = _sourcemap(result, prepared)
 
     if options.parity:
-        with stages.run("parity", "eager vs TorchScript vs the converted model") as stage:
+        with stages.run("parity", f"eager vs {captured.mode} vs the converted model") as stage:
             result.parity = _parity(result, options.parity_options)
             if not result.parity.passed:
                 stage.fail(result.parity.summary())
@@ -212,11 +295,6 @@ def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
                 stage.detail = result.parity.summary()
         if not result.parity.passed:
             return _failed(result, "parity", result.parity.summary())
-
-    if options.output is not None and result.failed_stage is None:
-        with stages.run("save", f"saving {options.output}"):
-            _save(result, Path(options.output))
-    result.diagnostics = _sorted(result.diagnostics)
     return result
 
 
@@ -302,7 +380,11 @@ def _capture(prepared: Any, mode: str, traced_submodules: list[str] | None) -> A
 def _shape_probing(result: ConversionResult) -> Any:
     from convert.parity.stage import run_shape_probing
 
-    return run_shape_probing(result)
+    # An exported program is specialized to the example's size on every dimension not declared
+    # as a torch.export.Dim, by construction (and torch.export proved the declared ones): only
+    # the declared dimensions are worth probing.
+    exported = result.captured.exported_program is not None
+    return run_shape_probing(result, include_defaults=not exported)
 
 
 def _parity(result: ConversionResult, parity_options: Any) -> Any:
@@ -312,6 +394,10 @@ def _parity(result: ConversionResult, parity_options: Any) -> Any:
 
 
 def _coverage(captured: Any, prepared: Any) -> Any:
+    if captured.exported_program is not None:
+        from convert.capture.export_readiness import check_export_op_coverage
+
+        return check_export_op_coverage(captured.exported_program)
     from convert.coverage import check_op_coverage
 
     return check_op_coverage(captured, root=prepared.module)
@@ -332,27 +418,16 @@ def _fallback_location(spec: ModelSpec) -> tuple[str, int]:
 
 
 def _convert(spec: ModelSpec, prepared: Any, captured: Any, progress: StageProgress) -> Any:
-    from convert.coreml.conversion import CoreMLOptions, convert_script_module
+    from convert.coreml.captured import convert_captured
+    from convert.coreml.conversion import CoreMLOptions
 
     options = CoreMLOptions(
         compute_precision=spec.compute_precision or "fp16",
         minimum_deployment_target=spec.minimum_deployment_target,
     )
-    return convert_script_module(
-        captured.module,
-        input_names=prepared.input_names,
-        example_inputs=prepared.example_inputs,
-        output_names=prepared.output_names,
-        options=options,
-        flexible=prepared.flexible,
-        enumerated_shapes=prepared.enumerated_shapes,
-        image_inputs=prepared.image_inputs,
-        imagenet=prepared.imagenet,
-        input_types=spec.input_types,
-        fallback_location=_fallback_location(spec),
-        root=prepared.module,
-        progress=progress.converter_phase,
-    )
+    return convert_captured(captured, prepared, options, input_types=spec.input_types,
+                            fallback_location=_fallback_location(spec),
+                            progress=progress.converter_phase)
 
 
 def _untested_versions() -> list[str]:

@@ -36,6 +36,12 @@ Schema (version 1)::
 Ops that no TorchScript node explains (input casts added by coremltools, image preprocessing)
 have "torch": null.
 
+Export mode (`--mode export`) writes the same schema: "torch" is then the fx node the op was
+converted from (found by the `debug_handle` coremltools copies onto each op's scopes), "kind" its
+aten op ("aten::convolution"), "scope" its nn.Module path from `nn_module_stack`, and
+"path"/"line" the innermost frame of its `stack_trace` in the user's files, with an extra
+"debug_handle" key.
+
 Why op scopes and not coremltools' `convert_and_retrieve_op_mapping` (models/ml_program/
 experimental/torch/debugging_utils.py): that helper runs its own inliner over the module and
 renames every graph value ("var_N") before converting, i.e. it converts a different graph than
@@ -52,6 +58,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from convert.coreml.fx_graph import FxGraphIndex
+from convert.coreml.fx_graph import torch_entry as fx_torch_entry
 from convert.coreml.torch_graph import GraphIndex, locate
 
 SCHEMA = "torchready-sourcemap"
@@ -67,7 +75,7 @@ def sourcemap_path(package_path: str | os.PathLike[str]) -> Path:
 
 def build_sourcemap(
     mlmodel: Any,
-    index: GraphIndex,
+    index: GraphIndex | FxGraphIndex,
     *,
     input_names: Sequence[str],
     output_names: Sequence[str],
@@ -102,6 +110,19 @@ def build_sourcemap(
             located[key] = entry
         return located[key]
 
+    def fx_entry(scopes: Any) -> dict[str, Any] | None:
+        # Export mode: the op's debug handle is the fx node's (capture.export numbers them).
+        handles = [h for h in scopes.get(ScopeSource.EXIR_DEBUG_HANDLE, []) or []
+                   if h is not None]
+        node = index.node_of_handle(handles[-1]) if handles else None
+        if node is None:
+            return None
+        if id(node) not in located:
+            located[id(node)] = fx_torch_entry(node)
+        return located[id(node)]
+
+    exported = isinstance(index, FxGraphIndex)
+
     def walk(block: Any, block_name: str) -> None:
         for op in block.operations:
             scopes = op.scopes
@@ -113,7 +134,7 @@ def build_sourcemap(
                 "outputs": outputs,
                 "block": block_name,
                 "passes": list(scopes.get(ScopeSource.COREMLTOOLS_GRAPH_PASS, []) or []),
-                "torch": torch_entry(names, types),
+                "torch": fx_entry(scopes) if exported else torch_entry(names, types),
             }
             for name in outputs:
                 produced_by[name] = op.name

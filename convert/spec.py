@@ -40,7 +40,7 @@ class ModelSpec:
     imagenet: bool = False
     # Inputs that become ct.ImageType. With `imagenet` and no names here, the first input.
     image_inputs: list[str] = field(default_factory=list)
-    mode: str | None = None  # "trace" | "script" | "hybrid" | "auto"; None: auto
+    mode: str | None = None  # "trace" | "script" | "hybrid" | "export" | "auto"; None: auto
     # Hybrid mode: attribute paths (relative to `module`, e.g. "predictor" or "encoder.layer")
     # of submodules to trace before scripting the rest. None: detected.
     traced_submodules: list[str] | None = None

@@ -49,7 +49,9 @@ def result_to_json(result: ConversionResult, *, command: str) -> dict[str, Any]:
         "ok": result.ok,
         "failed_stage": result.failed_stage,
         "error": result.error,
-        "capture": {"mode": result.capture_mode, "reason": result.capture_reason},
+        "capture": {"mode": result.capture_mode, "reason": result.capture_reason,
+                    "attempts": [{k: a[k] for k in ("mode", "failed_stage", "outcome")}
+                                 for a in result.capture_attempts]},
         "inputs": [plan.to_json() for plan in result.inputs],
         "outputs": outputs_of(result),
         "composite_ops": result.composite_ops_applied,

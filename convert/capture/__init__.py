@@ -5,8 +5,10 @@
 Modes (one module each): `trace` (torch.jit.trace; TracerWarnings become TR102-TR106 pinned to
 the user's lines and classified harmful/benign), `script` (torch.jit.script; compiler errors
 become TR201-TR204 at the user's line), `hybrid` (the talk's GPT-2 recipe: trace the submodules
-that are free of data-dependent control flow, script the module around them) and `auto` (trace
-unless the trace is shown to depend on its example; hybrid otherwise, saying why).
+that are free of data-dependent control flow, script the module around them), `export`
+(torch.export.export + run_decompositions, for coremltools' export frontend) and `auto` (trace
+unless the trace is shown to depend on its example; hybrid otherwise, saying why; the pipeline
+falls back to the other modes when that choice does not convert with parity).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from convert.capture.result import Captured, Check
 
-MODES = ("auto", "trace", "script", "hybrid")
+MODES = ("auto", "trace", "script", "hybrid", "export")
 
 __all__ = ["MODES", "Captured", "Check", "capture"]
 
@@ -42,6 +44,10 @@ def _capture(prepared: Any, mode: str, traced_submodules: list[str] | None) -> C
         from convert.capture.script import script_capture
 
         return script_capture(prepared)
+    if mode == "export":
+        from convert.capture.export import export_capture
+
+        return export_capture(prepared)
     if mode == "hybrid":
         from convert.capture.hybrid import hybrid_capture
 

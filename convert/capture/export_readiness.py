@@ -539,7 +539,18 @@ def _fx_kind(node: Any) -> str:
 
 def check_export_op_coverage(exported_program: Any) -> Any:
     """A `convert.coverage.CoverageReport` for an ExportedProgram (decomposed first when it is
-    still the TRAINING dialect torch 2.13 exports by default, as coremltools only takes ATEN)."""
+    still the TRAINING dialect torch 2.13 exports by default, as coremltools only takes ATEN).
+
+    Counted as supported: coremltools' converters, torchready's composite ops, and the
+    export-frontend converters (`convert.coreml.export_ops`) the export conversion registers,
+    registered here for the same duration."""
+    from convert.coreml.export_ops import registered
+
+    with registered():
+        return _check_export_op_coverage(exported_program)
+
+
+def _check_export_op_coverage(exported_program: Any) -> Any:
     from convert.composite_ops import register_composite_ops
     from convert.coverage import (TORCHREADY_PACKAGE, CoverageReport, OpUse,
                                   unsupported_op_diagnostics)

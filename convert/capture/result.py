@@ -1,4 +1,4 @@
-"""The result of capture: a TorchScript module (or why there is none) and what was found."""
+"""The result of capture: a TorchScript module or an ExportedProgram (or why there is none)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ class Check:
 
 @dataclass
 class Captured:
-    module: Any  # torch.jit.ScriptModule, or None when capture failed
-    mode: str  # the mode actually used: "trace" | "script" | "hybrid"
+    module: Any  # torch.jit.ScriptModule (export: the program's `.module()`), None on failure
+    mode: str  # the mode actually used: "trace" | "script" | "hybrid" | "export"
     reason: str  # why (auto's choice, or "requested")
     diagnostics: list[Diagnostic] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -30,6 +30,7 @@ class Captured:
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # one sentence when capture failed
     error_location: tuple[str, int] | None = None
+    exported_program: Any = None  # export mode: the decomposed torch.export.ExportedProgram
 
     @property
     def ok(self) -> bool:

@@ -101,6 +101,51 @@ def coreml_output_names(torch_names: Sequence[str], input_names: Sequence[str]) 
     return names
 
 
+def plan_conversion(
+    *,
+    input_names: Sequence[str],
+    example_inputs: Sequence[Any],
+    output_names: Sequence[str],
+    options: CoreMLOptions | None,
+    flexible: Mapping[str, Mapping[int, tuple[int, int | None]]] | None,
+    enumerated_shapes: Mapping[str, Sequence[Sequence[int]]] | None,
+    image_inputs: Sequence[str],
+    imagenet: bool,
+    input_types: Sequence[Any] | None,
+) -> tuple[Any, Conversion, dict[str, Any]]:
+    """What both frontends (TorchScript and torch.export) declare to `ct.convert`: the input
+    plans, output names that never collide with inputs, target and precision.
+    Returns (coremltools, an empty Conversion to fill, the ct.convert keyword arguments)."""
+    from convert.composite_ops import register_composite_ops
+
+    options = options or CoreMLOptions()
+    ct = import_coremltools()
+    register_composite_ops()
+    plans = plan_inputs(input_names, example_inputs, flexible=flexible,
+                        enumerated_shapes=enumerated_shapes, image_inputs=image_inputs,
+                        imagenet=imagenet)
+    if input_types:  # the user's own declarations decide what is an image
+        plans = [dataclasses.replace(plan, image=isinstance(declared, ct.ImageType))
+                 for plan, declared in zip(plans, input_types)]
+    names = coreml_output_names(output_names, input_names)
+    conversion = Conversion(mlmodel=None, inputs=plans, output_names=names,
+                            torch_output_names=list(output_names), options=options)
+    conversion.notes.extend(plan.note for plan in plans if plan.note)
+    for torch_name, name in zip(output_names, names):
+        if str(torch_name) != name:
+            conversion.notes.append(f"output {torch_name!r} is named {name!r} in Core ML")
+    arguments = {
+        "inputs": list(input_types) if input_types else coreml_input_types(plans),
+        "outputs": [ct.TensorType(name=name) for name in names],
+        "convert_to": "mlprogram",
+        "minimum_deployment_target": deployment_target(ct, options.minimum_deployment_target),
+        "compute_precision": getattr(ct.precision, PRECISIONS[options.compute_precision.lower()]),
+        # Core ML can only load a model on macOS; elsewhere loading would just fail and warn.
+        "skip_model_load": sys.platform != "darwin",
+    }
+    return ct, conversion, arguments
+
+
 def convert_script_module(
     script_module: Any,
     *,
@@ -124,35 +169,13 @@ def convert_script_module(
     Raises UsageError for declarations that cannot work (unknown input in `flexible`, an example
     outside its range, ...); conversion failures are returned as diagnostics, not raised.
     """
-    from convert.composite_ops import recording_applied, register_composite_ops
+    from convert.composite_ops import recording_applied
     from convert.graph_passes import run_graph_passes
 
-    options = options or CoreMLOptions()
-    ct = import_coremltools()
-    register_composite_ops()
-    plans = plan_inputs(input_names, example_inputs, flexible=flexible,
-                        enumerated_shapes=enumerated_shapes, image_inputs=image_inputs,
-                        imagenet=imagenet)
-    if input_types:  # the user's own declarations decide what is an image
-        plans = [dataclasses.replace(plan, image=isinstance(declared, ct.ImageType))
-                 for plan, declared in zip(plans, input_types)]
-    names = coreml_output_names(output_names, input_names)
-    conversion = Conversion(mlmodel=None, inputs=plans, output_names=names,
-                            torch_output_names=list(output_names), options=options)
-    conversion.notes.extend(plan.note for plan in plans if plan.note)
-    for torch_name, name in zip(output_names, names):
-        if str(torch_name) != name:
-            conversion.notes.append(f"output {torch_name!r} is named {name!r} in Core ML")
-
-    arguments = {
-        "inputs": list(input_types) if input_types else coreml_input_types(plans),
-        "outputs": [ct.TensorType(name=name) for name in names],
-        "convert_to": "mlprogram",
-        "minimum_deployment_target": deployment_target(ct, options.minimum_deployment_target),
-        "compute_precision": getattr(ct.precision, PRECISIONS[options.compute_precision.lower()]),
-        # Core ML can only load a model on macOS; elsewhere loading would just fail and warn.
-        "skip_model_load": sys.platform != "darwin",
-    }
+    ct, conversion, arguments = plan_conversion(
+        input_names=input_names, example_inputs=example_inputs, output_names=output_names,
+        options=options, flexible=flexible, enumerated_shapes=enumerated_shapes,
+        image_inputs=image_inputs, imagenet=imagenet, input_types=input_types)
     passes = run_graph_passes(script_module)
     conversion.graph_passes_applied = passes.names
     conversion.notes.extend(applied.describe() for applied in passes.applied)

@@ -148,11 +148,14 @@ def _explain(report: ParityReport, prepared: Any, captured_module: Any, program:
 
 def _localise(program: Any, sourcemap: Any, graph: Any, captured_module: Any, case: ParityCase,
               thresholds: Thresholds, precision: str) -> tuple[Any, str]:
+    from convert.parity.fx_values import FxGraphValues, is_exported_program
     from convert.parity.localise import localise
     from convert.parity.torch_values import GraphValues
 
     try:
-        found = localise(program, sourcemap, GraphValues(graph), captured_module, case,
+        # graph: the TorchScript graph coremltools converted, or the ExportedProgram (export).
+        values = FxGraphValues(graph) if is_exported_program(graph) else GraphValues(graph)
+        found = localise(program, sourcemap, values, captured_module, case,
                          thresholds, precision)
     except Exception as error:  # localisation is an explanation; never lose the verdict to it
         return None, f"could not localise the divergence: {type(error).__name__}: {error}"

@@ -93,6 +93,12 @@ class ParityReport:
     notes: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # What the `torchscript` target ran: "torchscript", or "export" (the ExportedProgram's
+    # module) in export mode; the target key stays "torchscript", only its label changes.
+    capture: str = "torchscript"
+
+    def label(self, target: str) -> str:
+        return "export" if target == TORCHSCRIPT and self.capture == "export" else target
 
     @property
     def status(self) -> str:
@@ -116,7 +122,8 @@ class ParityReport:
             return f"parity passed on {counted} input(s) ({self.thresholds.describe()})"
         if self.status == WARN:
             return f"parity passed with warnings on {counted} input(s)"
-        failed = [f"{row.target} output '{row.output}' ({', '.join(_failed_metrics(row))})"
+        failed = [f"{self.label(row.target)} output '{row.output}' "
+                  f"({', '.join(_failed_metrics(row))})"
                   for row in self.rows if row.status == FAIL]
         text = "parity failed: " + "; ".join(failed[:3] + self.errors[:1])
         if len(failed) > 3:
@@ -131,6 +138,7 @@ class ParityReport:
             "precision": self.precision,
             "rule": self.thresholds.describe(),
             "torchscript_rule": self.torchscript_thresholds.describe(),
+            "capture": self.capture,
             "targets": self.targets,
             "cases": [{"label": label, "shapes": shapes} for label, shapes in self.cases],
             "inputs": [_input_json(info) for info in self.inputs],
@@ -261,15 +269,18 @@ def render_text(report: ParityReport, stream: TextIO, width: int | None = None) 
             cells = [_fmt(row.max_abs), _fmt(row.max_rel), _fmt_db(row.psnr_db),
                      _fmt_db(row.snr_db), f"{row.cosine:.6f}",
                      f"{row.argmax:.2%} argmax" if row.argmax is not None else "-"]
-        table.add_row(escape(row.target), escape(row.output), verdict, *map(escape, cells))
+        table.add_row(escape(report.label(row.target)), escape(row.output), verdict,
+                      *map(escape, cells))
     console.print(table)
-    console.print(f"rule: {escape(report.thresholds.describe())}; TorchScript: "
+    captured = "export" if report.capture == "export" else "TorchScript"
+    console.print(f"rule: {escape(report.thresholds.describe())}; {captured}: "
                   f"{escape(report.torchscript_thresholds.describe())}", style="dim")
     for failure in report.failures():
         console.print(f"[bold red]parity failure[/] {escape(failure)}")
     for row in report.rows:
         if row.status == WARN:
-            console.print(f"[yellow]parity warning[/] {escape(row.target)} output "
+            console.print(f"[yellow]parity warning[/] "
+                          f"{escape(report.label(row.target))} output "
                           f"'{escape(row.output)}': {escape('; '.join(row.problems))}")
     if report.divergence is not None:
         _render_divergence(console, report.divergence, "")

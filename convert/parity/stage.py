@@ -46,7 +46,7 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
     if images and not options.images:
         options = dataclasses.replace(options, images=images)
     conversion = result.conversion
-    return check_parity(
+    report = check_parity(
         result.prepared, result.captured.module, result.mlmodel,
         coreml_output_names=result.output_names,
         precision=conversion.options.compute_precision,
@@ -56,31 +56,24 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
         reconvert=lambda precision: reconvert(result, precision),
         options=options,
     )
+    if getattr(result.captured, "exported_program", None) is not None:
+        report.capture = "export"
+    return report
 
 
 def reconvert(result: Any, precision: str) -> tuple[Any, Any, Any]:
     """The same captured module converted again at `precision`, with the same declarations:
     (MLModel, source map, the graph coremltools converted)."""
-    from convert.coreml.conversion import CoreMLOptions, convert_script_module
+    from convert.coreml.captured import convert_captured
+    from convert.coreml.conversion import CoreMLOptions
     from convert.sidecar import build_sourcemap
 
     prepared, spec = result.prepared, result.spec
     options = CoreMLOptions(compute_precision=precision,
                             minimum_deployment_target=result.conversion.options
                             .minimum_deployment_target)
-    conversion = convert_script_module(
-        result.captured.module,
-        input_names=prepared.input_names,
-        example_inputs=prepared.example_inputs,
-        output_names=prepared.output_names,
-        options=options,
-        flexible=prepared.flexible,
-        enumerated_shapes=prepared.enumerated_shapes,
-        image_inputs=prepared.image_inputs,
-        imagenet=prepared.imagenet,
-        input_types=spec.input_types if spec is not None else None,
-        root=prepared.module,
-    )
+    conversion = convert_captured(result.captured, prepared, options,
+                                  input_types=spec.input_types if spec is not None else None)
     if not conversion.ok:
         raise RuntimeError(f"ct.convert failed at {precision}: {conversion.error}")
     sourcemap = build_sourcemap(

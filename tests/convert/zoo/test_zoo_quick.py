@@ -67,18 +67,32 @@ def test_the_markdown_table_and_the_summary_line(rows):
     table = [line for line in lines if line.startswith("| ") and not line.startswith("| model")]
     assert [line.split(" | ")[0][2:] for line in table] == [row.name for row in rows]
     summary = lines[-1].strip("`")
-    match = re.fullmatch(r"vanilla=(\d+)/(\d+) torchready=(\d+)/(\d+) parity=(\d+)/(\d+)",
-                         summary)
+    match = re.fullmatch(r"vanilla=(\d+)/(\d+) torchready=(\d+)/(\d+) parity=(\d+)/(\d+) "
+                         r"export=(\d+)/(\d+)", summary)
     assert match
-    vanilla, total, converted, _, parity, _ = map(int, match.groups())
+    vanilla, total, converted, _, parity, _, exported, _ = map(int, match.groups())
     assert total == len(rows)
     assert vanilla == sum(row.vanilla.ok for row in rows)
     assert converted == sum(row.torchready.ok for row in rows)
     assert parity == sum(row.parity_ok for row in rows)
+    assert exported == sum(row.export_ok for row in rows)
+    assert lines[0].rstrip(" |").endswith("export (torch.export) | export s")
 
 
 def test_the_command_prints_exactly_the_table(capsys):
     assert zoo.main(["--only", "fixture:attention-block", "--markdown"]) == 0
     printed = capsys.readouterr().out.strip()
-    assert printed.splitlines()[-1] == "`vanilla=0/1 torchready=1/1 parity=1/1`"
+    assert printed.splitlines()[-1] == "`vanilla=0/1 torchready=1/1 parity=1/1 export=1/1`"
     assert printed.count("\n| fixture:attention-block |") == 1
+
+
+def test_export_mode_converts_every_quick_model_with_parity(rows):
+    """The torch.export column: every quick model converts through `--mode export` with parity,
+    gpt2/llama/bloom/beit thanks to the converters torchready adds to coremltools' export
+    frontend (`convert.coreml.export_ops`), which the path result names."""
+    for row in rows:
+        assert row.export_ok, (row.name, zoo.export_cell(row, 300))
+    details = {row.name: row.export.detail for row in rows}
+    assert "alias" in details["gpt2"] and "alias" in details["llama"]
+    assert "where.ScalarOther" in details["bloom"]
+    assert "select_scatter" in details["beit"]
