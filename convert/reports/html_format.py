@@ -241,26 +241,16 @@ def _model(report: dict[str, Any]) -> str:
         ("platform", _e(f"{environment['platform']} {environment['machine']}")),
     ]
     settings = {key: value for key, value in options.items() if key != "arguments"}
-    option_pairs = [(key, f"<code>{_e(_option_text(value))}</code>")
+    option_pairs = [(key, f"<code>{_e(numbers.option(value))}</code>")
                     for key, value in settings.items()]
     arguments = options.get("arguments") or {}
     if arguments:
         option_pairs.append(("command line", _kv(
-            (key, f"<code>{_e(_option_text(value))}</code>") for key, value in arguments.items())))
+            (key, f"<code>{_e(numbers.option(value))}</code>") for key, value in arguments.items())))
     return ('<section id="model"><h2>Model and environment</h2>'
             '<div class="charts"><div><h3>Model</h3>' + _kv(model_pairs)
             + "</div><div><h3>Software</h3>" + _kv(environment_pairs) + "</div>"
             "<div><h3>Options</h3>" + _kv(option_pairs) + "</div></div></section>")
-
-
-def _option_text(value: Any) -> str:
-    if value is None:
-        return "default"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "none"
-    return str(value)
 
 
 def _findings(findings: list[dict[str, Any]]) -> str:

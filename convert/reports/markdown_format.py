@@ -116,21 +116,11 @@ def _model(report: dict[str, Any]) -> str:
              for name, version in environment["packages"].items()]
     rows += [["python", _cell(f"{environment['python']} ({environment['implementation']})")],
              ["platform", _cell(f"{environment['platform']} {environment['machine']}")]]
-    rows += [[_cell(f"option: {key}"), _code(_option_text(value))]
+    rows += [[_cell(f"option: {key}"), _code(numbers.option(value))]
              for key, value in options.items() if key != "arguments"]
-    rows += [[_cell(f"argument: {key}"), _code(_option_text(value))]
+    rows += [[_cell(f"argument: {key}"), _code(numbers.option(value))]
              for key, value in (options.get("arguments") or {}).items()]
     return "### Model and environment\n\n" + _table(["", ""], rows)
-
-
-def _option_text(value: Any) -> str:
-    if value is None:
-        return "default"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(item) for item in value) or "none"
-    return str(value)
 
 
 def _findings(findings: list[dict[str, Any]]) -> str:

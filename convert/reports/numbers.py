@@ -59,3 +59,14 @@ def shape(dims: Any) -> str:
     if dims is None:
         return DASH
     return "×".join("?" if dim is None else str(dim) for dim in dims) or "scalar"
+
+
+def option(value: Any) -> str:
+    """An option's value as the reader sees it: None is the default, booleans are yes/no."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "none"
+    return str(value)
