@@ -43,6 +43,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from convert.coreml.fx_graph import frames_of_stack_trace, kind_of
 from convert.findings import finding
 from convert.python_source import (Span, definition_line, line_text, narrow_span,
                                    node_span, parse_file)
@@ -50,7 +51,6 @@ from convert.source_lines import is_user_file
 from lint.types import Diagnostic, Severity
 
 COND_GUIDE = "https://pytorch.org/docs/stable/cond.html"
-_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 _SPECIALIZED = re.compile(r"^Eq\((?P<symbol>\w+), (?P<value>-?\d+)\)$")
 _CONSTANT = re.compile(r"specialized it to be a constant \((?P<value>-?\d+)\)")
 _SUGGESTED = re.compile(r"Suggested fixes:\s*\n(?P<fixes>(?:[ \t]+\S.*\n?)+)")
@@ -82,15 +82,13 @@ def _user_frame(stack: list[dict[str, Any]], files: dict[int, str]) -> tuple[str
 def _user_frame_of_text(text: str) -> tuple[str, int] | None:
     """The innermost user frame quoted in a Python-style stack text ('File "x.py", line 6'):
     fx nodes' `stack_trace`, and the frame torch.export's errors quote."""
-    frames = [(m["path"], int(m["line"])) for m in _FRAME.finditer(text or "")]
-    users = [frame for frame in frames if is_user_file(frame[0])]
+    users = [frame for frame in frames_of_stack_trace(text) if is_user_file(frame[0])]
     return users[-1] if users else None
 
 
 def _innermost_file_frame(text: str) -> tuple[str, int] | None:
     """The innermost frame of a stack text that is a real file (not `<torchready-wrapper-1>`)."""
-    frames = [(m["path"], int(m["line"])) for m in _FRAME.finditer(text or "")
-              if not m["path"].startswith("<")]
+    frames = [frame for frame in frames_of_stack_trace(text) if not frame[0].startswith("<")]
     return frames[-1] if frames else None
 
 
@@ -529,14 +527,6 @@ _HIGHER_ORDER = {
 }
 
 
-def _fx_kind(node: Any) -> str:
-    """The name coremltools' EXIR frontend gives a call_function target (`aten::add.Tensor`)."""
-    try:
-        return node.target.name()
-    except Exception:  # plain Python callables (operator.getitem) and higher-order ops
-        return getattr(node.target, "__name__", None) or str(node.target)
-
-
 def check_export_op_coverage(exported_program: Any) -> Any:
     """A `convert.coverage.CoverageReport` for an ExportedProgram (decomposed first when it is
     still the TRAINING dialect torch 2.13 exports by default, as coremltools only takes ATEN).
@@ -565,7 +555,7 @@ def _check_export_op_coverage(exported_program: Any) -> Any:
     for node in program.graph.nodes:
         if node.op != "call_function":
             continue
-        kind = _fx_kind(node)
+        kind = kind_of(node)
         use = report.kinds.setdefault(kind, OpUse(kind))
         use.count += 1
         stack = node.meta.get("stack_trace", "")

@@ -28,9 +28,10 @@ from lint.types import Diagnostic, Severity
 UNSUPPORTED_OP = ("TR301", "coreml-unsupported-op")
 CONVERSION_FAILED = ("TR303", "coreml-conversion-failed")
 
-_CONVERTING = re.compile(r"converting '(?P<kind>[^']+)' op \(located at: '(?P<location>[^']*)'\)")
-_GRAPH_PASS = re.compile(r"'(?P<name>[^']+)' graph pass produces the following error")
-_NOT_IMPLEMENTED = re.compile(r"convert function for op '(?P<kind>[^']+)' not implemented")
+# coremltools' own log and error lines; the export frontend's failures use the same ones.
+CONVERTING = re.compile(r"converting '(?P<kind>[^']+)' op \(located at: '(?P<location>[^']*)'\)")
+GRAPH_PASS = re.compile(r"'(?P<name>[^']+)' graph pass produces the following error")
+NOT_IMPLEMENTED = re.compile(r"convert function for op '(?P<kind>[^']+)' not implemented")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def first_line(error: BaseException) -> str:
 
 def failed_node(log: ConverterLog, index: GraphIndex, root: Any = None) -> FailedNode | None:
     for message in log.errors():
-        match = _CONVERTING.search(message)
+        match = CONVERTING.search(message)
         if match:
             node = index.node(match["location"])
             return FailedNode(
@@ -72,7 +73,7 @@ def failed_node(log: ConverterLog, index: GraphIndex, root: Any = None) -> Faile
 
 def failing_graph_pass(log: ConverterLog) -> str | None:
     for message in log.errors():
-        match = _GRAPH_PASS.search(message)
+        match = GRAPH_PASS.search(message)
         if match:
             return match["name"]
     return None
@@ -122,7 +123,7 @@ def conversion_diagnostic(
     """
     node = failed_node(log, index, root)
     message_line = first_line(error)
-    unsupported = _NOT_IMPLEMENTED.search(str(error))
+    unsupported = NOT_IMPLEMENTED.search(str(error))
     location = node.location if node is not None else None
 
     details: dict[str, Any] = {"exception": type(error).__name__, "coremltools": message_line}

@@ -21,15 +21,12 @@ from typing import Any
 from convert.coreml.conversion import Conversion, CoreMLOptions, first_line, plan_conversion
 from convert.coreml.fx_graph import FxGraphIndex, kind_of, locate_fx
 from convert.coreml.quiet import ProgressCallback, recording
-from convert.coreml.errors import CONVERSION_FAILED
+from convert.coreml.errors import CONVERSION_FAILED, CONVERTING, GRAPH_PASS, NOT_IMPLEMENTED
 from convert.findings import finding
 from convert.python_source import line_span
 from lint.types import Diagnostic, Severity
 
 _UNSUPPORTED_NODE = re.compile(r"Unsupported fx node (?P<name>\S+), kind (?P<kind>\S+)")
-_CONVERTING = re.compile(r"converting '(?P<kind>[^']+)' op \(located at: '(?P<location>[^']*)'\)")
-_GRAPH_PASS = re.compile(r"'(?P<name>[^']+)' graph pass produces the following error")
-_NOT_IMPLEMENTED = re.compile(r"convert function for op '(?P<kind>[^']+)' not implemented")
 _NOISE = (
     re.compile(r"^Implicitly cleaning up <TemporaryDirectory"),
     re.compile(r"^ERROR - converting '"),
@@ -92,7 +89,7 @@ def export_conversion_diagnostic(error: BaseException, log_errors: Sequence[str]
         node = index.node(unsupported["name"])
     else:
         for message in log_errors:
-            match = _CONVERTING.search(message)
+            match = CONVERTING.search(message)
             if match:
                 node = index.node(match["location"].rsplit("/", 1)[-1])
                 break
@@ -102,7 +99,7 @@ def export_conversion_diagnostic(error: BaseException, log_errors: Sequence[str]
                                "frontend": "torch.export"}
     if node is not None:
         details["node"] = {"name": node.name, "kind": kind_of(node), "location": location}
-    missing = unsupported or _NOT_IMPLEMENTED.search(text)
+    missing = unsupported or NOT_IMPLEMENTED.search(text)
     if missing:
         kind = kind_of(node) if node is not None else missing["kind"]
         details["op"] = kind
@@ -110,7 +107,7 @@ def export_conversion_diagnostic(error: BaseException, log_errors: Sequence[str]
                    f"\"{first_line(error)}\". Rewrite it with supported ops, register a "
                    "composite op, or try --mode trace.")
         return finding("TR301", path, line, message, origin="convert", details=details)
-    graph_pass = next((m["name"] for m in map(_GRAPH_PASS.search, log_errors) if m), None)
+    graph_pass = next((m["name"] for m in map(GRAPH_PASS.search, log_errors) if m), None)
     where = f" in its graph pass '{graph_pass}'" if graph_pass else ""
     if graph_pass:
         details["graph_pass"] = graph_pass
