@@ -17,8 +17,7 @@ Steps, each for a reason:
   (`convert.coreml.fx_graph`).
 
 When export fails, the readiness diagnostics of `convert.capture.export_readiness` (draft_export
-turned into TR103/TR104 findings at the user's lines) explain why; while that module does not
-exist, one diagnostic carries torch's message at the user's frame.
+turned into TR103/TR104 findings at the user's lines) explain why.
 """
 
 from __future__ import annotations
@@ -139,11 +138,11 @@ def export_failure(prepared: Any, error: BaseException, reason: str,
 
 
 def readiness_diagnostics(prepared: Any, error: BaseException) -> list[Diagnostic]:
-    """`export_readiness.diagnose_export` when it exists; one diagnostic otherwise."""
-    try:
-        from convert.capture.export_readiness import diagnose_export
-    except ImportError:
-        return [_fallback_diagnostic(prepared, error)]
+    """Why export failed, at the user's lines: draft_export's findings
+    (`export_readiness.diagnose_export`), else torch's own error mapped the same way."""
+    from convert.capture.export_readiness import diagnose_export, export_error_diagnostics
+
+    readiness_error = None
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -151,21 +150,24 @@ def readiness_diagnostics(prepared: Any, error: BaseException) -> list[Diagnosti
             found = list(diagnose_export(prepared.module, tuple(prepared.example_inputs),
                                          export_dynamic_shapes(prepared)))
     except Exception as failure:  # diagnostics explain; they never hide the export error
-        fallback = _fallback_diagnostic(prepared, error)
-        fallback.details["readiness_error"] = f"{type(failure).__name__}: {failure}"
-        return [fallback]
-    return found or [_fallback_diagnostic(prepared, error)]
+        found, readiness_error = [], f"{type(failure).__name__}: {failure}"
+    if found:
+        return found
+    found = export_error_diagnostics(error, prepared.module) or [_unlocated(prepared, error)]
+    if readiness_error is not None:
+        for diagnostic in found:
+            diagnostic.details["readiness_error"] = readiness_error
+    return found
 
 
-def _fallback_diagnostic(prepared: Any, error: BaseException) -> Diagnostic:
+def _unlocated(prepared: Any, error: BaseException) -> Diagnostic:
+    """No frame of the user's anywhere (not in torch's error, not in its traceback): the
+    finding goes to the model's class."""
     from convert.python_source import definition_line
-    from convert.source_lines import is_user_file, user_frame_of_exception
+    from convert.source_lines import is_user_file
 
-    where = user_frame_of_exception(error) or _frame_in_message(str(error))
-    if where is None:
-        found = definition_line(type(prepared.original)) if prepared.original is not None \
-            else None
-        where = found if found is not None and is_user_file(found[0]) else ("<model>", 1)
+    found = definition_line(type(prepared.original)) if prepared.original is not None else None
+    where = found if found is not None and is_user_file(found[0]) else ("<model>", 1)
     text = str(error).strip()
     first = (text.splitlines() or [type(error).__name__])[0]
     data_dependent = "data-dependent" in text or "GuardOnDataDependent" in type(error).__name__
@@ -175,14 +177,3 @@ def _fallback_diagnostic(prepared: Any, error: BaseException) -> Diagnostic:
                   if data_dependent else ""))
     return finding(code, where[0], where[1], message, origin="export",
                    details={"exception": type(error).__name__})
-
-
-def _frame_in_message(text: str) -> tuple[str, int] | None:
-    """torch.export's errors quote the user's frame ('File "x.py", line 6, in forward')."""
-    import re
-
-    from convert.source_lines import is_user_file
-
-    frames = [(m[1], int(m[2])) for m in re.finditer(r'File "([^"]+)", line (\d+)', text)]
-    users = [frame for frame in frames if is_user_file(frame[0])]
-    return users[-1] if users else None
