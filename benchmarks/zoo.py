@@ -52,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from convert.coreml.errors import first_line  # noqa: E402  (after the path set-up)
+
 PSNR_PASS_DB = 40.0  # coremltools' debugging docs gate
 PSNR_WARN_DB = 35.0  # coremltools' bisect_model / ml-stable-diffusion absolute minimum
 DEGENERATE_PEAK = 1e-6  # an eager float output below this everywhere cannot show a difference
@@ -102,11 +104,6 @@ class ZooRow:
 # --- the three paths ----------------------------------------------------------------------------
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return (text.splitlines()[0].strip() if text else "") or type(error).__name__
-
-
 def _unpack(built: Any) -> tuple[Any, tuple]:
     from convert.spec import ModelSpec
 
@@ -145,7 +142,7 @@ def run_vanilla(zoo_model: Any, unwrap_outputs: bool = False) -> PathResult:
             ct.convert(traced, inputs=declared, convert_to="mlprogram",
                        skip_model_load=sys.platform != "darwin")
     except Exception as error:  # whatever a user would see
-        return PathResult(False, stage, f"{type(error).__name__}: {_first_line(error)}",
+        return PathResult(False, stage, f"{type(error).__name__}: {first_line(error)}",
                           seconds=time.perf_counter() - started)
     return PathResult(True, seconds=time.perf_counter() - started)
 
@@ -205,7 +202,7 @@ def run_torchready(zoo_model: Any, mode: str | None = None) -> tuple[PathResult,
             module, inputs = _unpack(built)
             result = to_coreml(module, inputs, **chosen)
     except Exception as error:  # a crash of torchready itself: reported, never hidden
-        return PathResult(False, "crash", f"{type(error).__name__}: {_first_line(error)}",
+        return PathResult(False, "crash", f"{type(error).__name__}: {first_line(error)}",
                           seconds=time.perf_counter() - started), None
     seconds = time.perf_counter() - started
     # A model that converted but failed the pipeline's parity stage did convert: its parity
@@ -364,7 +361,7 @@ def check_parity(result: Any) -> Parity:
         return milrt_parity(result)
     except Exception as error:  # the reference run failed: say so, count it as not proven
         return Parity("fail", None, 0.0, f"reference run failed: {type(error).__name__}: "
-                      f"{_first_line(error)}")
+                      f"{first_line(error)}")
 
 
 # --- the zoo ------------------------------------------------------------------------------------

@@ -130,11 +130,12 @@ def _range_text(program: Any, name: str, dim: int) -> str:
 def export_failure(prepared: Any, error: BaseException, reason: str,
                    started: float) -> Captured:
     """A failed export: the readiness diagnostics say why, at the user's lines."""
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    from convert.coreml.errors import first_line
+
     diagnostics = readiness_diagnostics(prepared, error)
     return Captured(module=None, mode="export", reason=reason, diagnostics=diagnostics,
                     timings={"export": time.perf_counter() - started},
-                    error=f"torch.export failed: {type(error).__name__}: {first}")
+                    error=f"torch.export failed: {type(error).__name__}: {first_line(error)}")
 
 
 def readiness_diagnostics(prepared: Any, error: BaseException) -> list[Diagnostic]:
@@ -163,16 +164,16 @@ def readiness_diagnostics(prepared: Any, error: BaseException) -> list[Diagnosti
 def _unlocated(prepared: Any, error: BaseException) -> Diagnostic:
     """No frame of the user's anywhere (not in torch's error, not in its traceback): the
     finding goes to the model's class."""
+    from convert.coreml.errors import first_line
     from convert.python_source import definition_line
     from convert.source_lines import is_user_file
 
     found = definition_line(type(prepared.original)) if prepared.original is not None else None
     where = found if found is not None and is_user_file(found[0]) else ("<model>", 1)
-    text = str(error).strip()
-    first = (text.splitlines() or [type(error).__name__])[0]
-    data_dependent = "data-dependent" in text or "GuardOnDataDependent" in type(error).__name__
+    data_dependent = ("data-dependent" in str(error)
+                      or "GuardOnDataDependent" in type(error).__name__)
     code = "TR104" if data_dependent else "TR203"
-    message = (f"torch.export.export failed: {type(error).__name__}: {first}"
+    message = (f"torch.export.export failed: {type(error).__name__}: {first_line(error)}"
                + (" Express the branch with torch.cond, or use --mode trace/hybrid."
                   if data_dependent else ""))
     return finding(code, where[0], where[1], message, origin="export",

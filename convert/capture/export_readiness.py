@@ -43,6 +43,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from convert.coreml.errors import first_line
 from convert.coreml.fx_graph import frames_of_stack_trace, kind_of
 from convert.findings import finding
 from convert.python_source import (Span, definition_line, line_text, narrow_span,
@@ -439,7 +440,7 @@ def export_error_diagnostics(error: BaseException, module: Any = None) -> list[D
     """One diagnostic for an exception raised by torch.export.export (or draft_export), at the
     user's line when torch names one, else at the model's `forward`."""
     text = str(error).strip()
-    first = (text.splitlines() or [type(error).__name__])[0].strip()
+    first = first_line(error)
     where = _user_frame_of_error(error)
     located = where is not None
     where = where or _module_location(module)

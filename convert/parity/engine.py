@@ -225,8 +225,9 @@ def _reference_outputs(program: Any, case: ParityCase, output_names: Sequence[st
     try:
         outputs = program.run(case.coreml_feeds).outputs
     except Exception as error:  # a runtime error names the op; keep it as the failure
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return None, f"{type(error).__name__}: {first}"
+        from convert.coreml.errors import first_line
+
+        return None, f"{type(error).__name__}: {first_line(error)}"
     return [outputs[name] for name in output_names], None
 
 
