@@ -31,6 +31,15 @@ PSNR_EPS2 = 1e-10  # coremltools' eps2 (noise)
 REL_FLOOR = 1e-6  # relative error is measured where |reference| >= REL_FLOOR * peak
 
 
+def json_float(value: Any) -> Any:
+    """A metric as strict JSON: JSON has no Infinity or NaN, so +inf -> "inf", -inf -> "-inf",
+    NaN -> null (PSNR of identical arrays is +inf; a shape mismatch has no error at all).
+    Anything that is not a float is returned as it is."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
 @dataclass(frozen=True)
 class OutputMetrics:
     """One candidate output against its reference."""
@@ -56,10 +65,7 @@ class OutputMetrics:
         return self.reference_shape == self.candidate_shape
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key, value in data.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                data[key] = None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        data = {key: json_float(value) for key, value in asdict(self).items()}
         data["reference_shape"] = list(self.reference_shape)
         data["candidate_shape"] = list(self.candidate_shape)
         return data

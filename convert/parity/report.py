@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from convert.parity.metrics import OutputMetrics
+from convert.parity.metrics import OutputMetrics, json_float
 from convert.parity.thresholds import FAIL, PASS, WARN, MetricCheck, Thresholds, worst
 
 TORCHSCRIPT = "torchscript"
@@ -54,9 +54,9 @@ class OutputRow:
 
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "output": self.output, "status": self.status,
-                "cases": self.cases, "max_abs": _json_float(self.max_abs),
-                "max_rel": _json_float(self.max_rel), "psnr_db": _json_float(self.psnr_db),
-                "snr_db": _json_float(self.snr_db), "cosine": _json_float(self.cosine),
+                "cases": self.cases, "max_abs": json_float(self.max_abs),
+                "max_rel": json_float(self.max_rel), "psnr_db": json_float(self.psnr_db),
+                "snr_db": json_float(self.snr_db), "cosine": json_float(self.cosine),
                 "argmax_agreement": self.argmax, "exact_fraction": self.exact,
                 "problems": self.problems}
 
@@ -332,13 +332,3 @@ def _fmt_db(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.1f}"
-
-
-def _json_float(value: float | None) -> Any:
-    if value is None:
-        return None
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return value

@@ -22,11 +22,10 @@ The rule (documented in the README section on parity):
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from convert.parity.metrics import OutputMetrics, allclose_violations
+from convert.parity.metrics import OutputMetrics, allclose_violations, json_float
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _ORDER = {PASS: 0, WARN: 1, FAIL: 2}
@@ -89,10 +88,7 @@ class MetricCheck:
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        value = self.value
-        if isinstance(value, float) and not math.isfinite(value):
-            value = None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        return {"metric": self.metric, "status": self.status, "value": value,
+        return {"metric": self.metric, "status": self.status, "value": json_float(self.value),
                 "limit": self.limit, "detail": self.detail}
 
 

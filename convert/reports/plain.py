@@ -13,6 +13,8 @@ from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
+from convert.parity.metrics import json_float
+
 
 def plain(value: Any) -> Any:
     """`value` with every container, number and string in JSON's vocabulary."""
@@ -23,7 +25,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return _float(value)
+        return json_float(float(value))
     if isinstance(value, dict):
         return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -37,14 +39,6 @@ def plain(value: Any) -> Any:
         except (TypeError, ValueError):
             pass
     return str(value)
-
-
-def _float(value: float) -> float | str | None:
-    if math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return float(value)
 
 
 def number(value: Any) -> float | None:
