@@ -10,6 +10,7 @@ from convert.capture.result import Captured, Check
 from convert.capture.script_errors import primary_location, script_error_diagnostics
 from convert.capture.scripting import freeze, script
 from convert.capture.trace import compare_on
+from convert.coreml.errors import first_line
 from convert.python_source import display_path
 
 
@@ -19,8 +20,7 @@ def script_failure(error: BaseException, started: float, mode: str = "script",
     location = primary_location(str(error))
     if location is None and diagnostics:
         location = diagnostics[0]
-    first = diagnostics[0].details.get("error") if diagnostics else \
-        (str(error).strip().splitlines() or [type(error).__name__])[0]
+    first = diagnostics[0].details.get("error") if diagnostics else first_line(error)
     at = f" at {display_path(location.path)}:{location.line}" if location else ""
     return Captured(module=None, mode=mode, reason=reason, diagnostics=diagnostics,
                     timings={"script": time.perf_counter() - started},

@@ -70,8 +70,10 @@ class TraceAnalysis:
 
 
 def trace_failure(error: BaseException, started: float, mode: str = "trace") -> Captured:
+    from convert.coreml.errors import first_line
+
     where = user_frame_of_exception(error)
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    first = first_line(error)
     diagnostics: list[Diagnostic] = []
     if where is not None and any(marker in str(error) for marker in _OUTPUT_ERRORS):
         diagnostics.append(finding(
