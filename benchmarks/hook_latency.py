@@ -70,7 +70,7 @@ def main() -> int:
                 [sys.executable, "-m", "pre_commit", "run", "torchready", "--files", "model.py"],
             "torchready lint model.py (hook environment)": [str(hook_torchready), "lint",
                                                             "model.py"],
-            "torchready lint model.py (this checkout)": [sys.executable, "-m", "convert.cli",
+            "torchready lint model.py (this checkout)": [sys.executable, "-m", "torchready",
                                                          "lint", "model.py"],
         }
         checkout_env = dict(env, PYTHONPATH=str(ROOT))

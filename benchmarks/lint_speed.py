@@ -61,7 +61,7 @@ def main() -> None:
     print(f"folder: {folder}\nfiles: {len(files)}  lines: {lines}  cores: {os.cpu_count()}\n")
 
     results: list[Measurement] = []
-    torchready = [sys.executable, "-m", "convert.cli", "lint", "--exit-zero", "--format", "json"]
+    torchready = [sys.executable, "-m", "torchready", "lint", "--exit-zero", "--format", "json"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     results.append(_run("torchready cold, 1 job",
                         [*torchready, "--no-cache", "-j", "1", str(folder)], workdir, env))
@@ -175,7 +175,7 @@ def _compare_tools() -> Path:
 
 def _single_file_latency(workdir: Path, env) -> float:
     model = _five_hundred_line_model(workdir)
-    command = [sys.executable, "-m", "convert.cli", "lint", "--exit-zero", str(model)]
+    command = [sys.executable, "-m", "torchready", "lint", "--exit-zero", str(model)]
     times = []
     for run in range(7):
         model.write_text(model.read_text() + f"# edit {run}\n")  # so no cache can answer

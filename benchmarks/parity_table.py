@@ -6,7 +6,7 @@ Models: the talk's two demos (the DeepLab-like segmentation with ImageNet prepro
 scripted GPT-2 generation loop, compared token by token) and the tiny-config transformers /
 torch models of `fixtures/parity_zoo.py` (random weights, never from_pretrained), then two negative
 controls that parity must fail (their first divergence is printed on stderr). Each model goes
-through torchready's pipeline (`convert.to_coreml`, in memory), whose parity stage compares eager
+through torchready's pipeline (`torchready.to_coreml`, in memory), whose parity stage compares eager
 PyTorch with the converted model on torchready's MIL reference runtime, on the example and
 random inputs. Per precision the table shows the worst PSNR and max abs error over every output
 and input (over the positions where both sides are finite; token outputs: the share of equal
@@ -35,7 +35,7 @@ def demos() -> dict:
     import segmentation
 
     def seg():
-        from convert.spec import ModelSpec
+        from torchready import ModelSpec
 
         module, inputs = segmentation.build()
         return ModelSpec(module, inputs, imagenet=True, class_labels=segmentation.VOC_LABELS)
@@ -54,10 +54,10 @@ def models() -> dict:
 
 
 def check(factory, precision: str, random_inputs: int):
-    from convert import to_coreml
-    from convert.parity.engine import ParityOptions
-    from convert.parity.report import REFERENCE
-    from convert.spec import ModelSpec
+    from torchready import to_coreml
+    from torchready.convert.parity.engine import ParityOptions
+    from torchready.convert.parity.report import REFERENCE
+    from torchready import ModelSpec
 
     built = factory()
     spec = built if isinstance(built, ModelSpec) else ModelSpec(built[0], tuple(built[1]))
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from convert.coreml.quiet import install
+    from torchready.convert.coreml.quiet import install
 
     install()
     warnings.filterwarnings("ignore")

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lint.api import lint_paths  # noqa: E402
-from lint.rules import all_rules  # noqa: E402
+from torchready.lint.api import lint_paths  # noqa: E402
+from torchready.lint.rules import all_rules  # noqa: E402
 
 DEFAULT_PACKAGES = ("transformers", "timm")
 

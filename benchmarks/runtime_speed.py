@@ -123,7 +123,7 @@ def main(argv=None) -> int:
     import numpy as np
     import torch
 
-    from convert.milrt import load_program
+    from torchready.convert.milrt import load_program
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

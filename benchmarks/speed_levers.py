@@ -4,7 +4,7 @@
 
 FOLDER defaults to the installed transformers `models/` tree (the files of
 benchmarks/lint_speed.py, via benchmarks/corpus.py). Every file is read into memory first, then
-linted in this process, one file after the other (one job), with `lint.engine.lint_source` and
+linted in this process, one file after the other (one job), with `torchready.lint.engine.lint_source` and
 each file's configured rules, so the timings hold parsing and analysis only: no process start,
 no file reading, no cache, no pool. For each lever the script times the linter as shipped ("on")
 and with that one lever switched off ("off") back to back, prints wall time, lines/s and the
@@ -16,21 +16,21 @@ the product has no flag for any of them):
 
 1. textual pre-filter per rule: a rule whose `NEEDS_TEXT` substrings are all absent from a
    file is not run on it, and a file no rule needs is not even parsed.
-   Off: `lint.engine._may_apply` answers True, so every rule runs on every file.
+   Off: `torchready.lint.engine._may_apply` answers True, so every rule runs on every file.
 2. lazy positions: positions are computed only for the top-level statements that hold findings
    (`FileContext.range_of`). Off: libcst's `PositionProvider` is resolved over the whole module
    of every parsed file through a `MetadataWrapper`, as a naive linter does, and every finding
    takes its position from it. (The wrapper is built with `unsafe_skip_copy=True` so the rules'
    nodes stay valid keys; a naive linter that lets the wrapper deep-copy the tree pays more.)
 3. own import resolution instead of libcst's scope analysis: rules resolve names with
-   `lint.analysis.imports.ImportTable`. Off: libcst's `ScopeProvider` and
+   `torchready.lint.analysis.imports.ImportTable`. Off: libcst's `ScopeProvider` and
    `QualifiedNameProvider` are additionally resolved for every parsed file, as TorchFix does:
    the cost of the richer metadata (the rules still use their own resolution).
 4. one traversal for all rules (`libcst.visit_batched` with every rule's visitor). Off, two
    ways: (4a) the engine runs once per selected rule and the times add up (parse and analyses
    repeated per rule, as with one linter run per check); (4b) one parse and one set of file
    analyses, but one traversal per rule (isolates the traversal itself).
-5. direct-field walker (`lint.analysis.walk`) for the call index and the analyses' collectors.
+5. direct-field walker (`torchready.lint.analysis.walk`) for the call index and the analyses' collectors.
    Off: the call index and collectors use libcst's generic `CSTVisitor` again, as they did
    before commits bc6530d (call index; `_VisitorCallIndex` below is its previous version) and
    2679daa (collectors in model_code and values).
@@ -63,11 +63,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.corpus import count_lines, python_files, subset, transformers_models  # noqa: E402
-from lint import engine  # noqa: E402
-from lint.api import rules_for  # noqa: E402
-from lint.context import FileContext  # noqa: E402
-from lint.rule import Rule  # noqa: E402
-from lint.types import Diagnostic  # noqa: E402
+from torchready.lint import engine  # noqa: E402
+from torchready.lint.api import rules_for  # noqa: E402
+from torchready.lint.context import FileContext  # noqa: E402
+from torchready.lint.rule import Rule  # noqa: E402
+from torchready.lint.types import Diagnostic  # noqa: E402
 
 WARMUP_FILES = 5
 
@@ -79,7 +79,7 @@ class SourceFile:
     rules: tuple[type[Rule], ...]
 
 
-# A linter over one file: (source, path, rules) -> diagnostics, like lint.engine.lint_source.
+# A linter over one file: (source, path, rules) -> diagnostics, like torchready.lint.engine.lint_source.
 LintFunction = Callable[[str, str, Sequence[type[Rule]]], list[Diagnostic]]
 
 
@@ -200,7 +200,7 @@ class _NodeCollector(cst.CSTVisitor):
 
 
 def _visitor_walk(node: cst.CSTNode, prune: tuple[type, ...] = ()) -> Iterator[cst.CSTNode]:
-    """`lint.analysis.walk.walk` done with libcst's generic visitor (the collectors' old way)."""
+    """`torchready.lint.analysis.walk.walk` done with libcst's generic visitor (the collectors' old way)."""
     collector = _NodeCollector(node, prune)
     node.visit(collector)
     return iter(collector.nodes)
@@ -210,13 +210,13 @@ def _visitor_walk(node: cst.CSTNode, prune: tuple[type, ...] = ()) -> Iterator[c
 def _generic_visitor_walks() -> Iterator[None]:
     """Every lint module that imported the fast `walk` or `CallIndex` gets the visitor
     versions (found by identity, so a new importer is covered too)."""
-    from lint.analysis import walk as fast_walk
-    from lint.analysis.call_index import CallIndex
+    from torchready.lint.analysis import walk as fast_walk
+    from torchready.lint.analysis.call_index import CallIndex
 
     replacements = {id(fast_walk.walk): _visitor_walk, id(CallIndex): _VisitorCallIndex}
     with contextlib.ExitStack() as stack:
         for name, module in list(sys.modules.items()):
-            if not name.startswith("lint.") or module is fast_walk:
+            if not name.startswith("torchready.lint.") or module is fast_walk:
                 continue
             for attribute, value in list(vars(module).items()):
                 if id(value) in replacements:

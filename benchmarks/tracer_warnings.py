@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    from lint.api import lint_paths
+    from torchready.lint.api import lint_paths
 
     warned: dict[tuple[str, int], set[str]] = defaultdict(set)
     traced = 0

@@ -15,7 +15,7 @@ Each model goes through these paths, each from a freshly built copy (same seed, 
 * by hand, outputs unwrapped: the same, with the one fix coremltools' documentation gives for
   models that return a dict (the WWDC talk's wrapper module returning a tuple of the output's
   tensors). It shows the walls a user meets after the first one.
-* torchready: `convert.to_coreml(model, example_inputs)` in auto mode, or with the factory's
+* torchready: `torchready.to_coreml(model, example_inputs)` in auto mode, or with the factory's
   ModelSpec as the CLI would use it.
 
 Parity compares the torchready model with eager PyTorch on the example inputs and on one random
@@ -24,7 +24,7 @@ converted program runs in torchready's MIL reference runtime (fp16 storage emula
 device) and each output is judged with coremltools' PSNR formula: >= 40 dB passes, 35..40 dB
 passes with a warning, below fails (integer outputs must be equal).
 
-* export: `convert.to_coreml(..., mode="export")`: torch.export.export of the same prepared model,
+* export: `torchready.to_coreml(..., mode="export")`: torch.export.export of the same prepared model,
   then coremltools' export frontend, with the same parity check (`--no-export` skips it).
 
 The last line is `vanilla=N/M torchready=K/M parity=P/M export=E/M` (E: converted through
@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from convert.coreml.errors import first_line  # noqa: E402  (after the path set-up)
+from torchready.convert.coreml.errors import first_line  # noqa: E402  (after the path set-up)
 
 PSNR_PASS_DB = 40.0  # coremltools' debugging docs gate
 PSNR_WARN_DB = 35.0  # coremltools' bisect_model / ml-stable-diffusion absolute minimum
@@ -105,7 +105,7 @@ class ZooRow:
 
 
 def _unpack(built: Any) -> tuple[Any, tuple]:
-    from convert.spec import ModelSpec
+    from torchready import ModelSpec
 
     if isinstance(built, ModelSpec):
         return built.module, tuple(built.example_inputs)
@@ -119,7 +119,7 @@ def run_vanilla(zoo_model: Any, unwrap_outputs: bool = False) -> PathResult:
     import numpy as np
     import torch
 
-    from convert.coreml.quiet import import_coremltools, recording
+    from torchready.convert.coreml.quiet import import_coremltools, recording
 
     ct = import_coremltools()
     module, inputs = _unpack(zoo_model.build())
@@ -151,7 +151,7 @@ def run_vanilla(zoo_model: Any, unwrap_outputs: bool = False) -> PathResult:
 def pristine_coremltools() -> Iterator[None]:
     """coremltools' op registry as it ships: torchready's composite ops (registered with the
     public `register_torch_op` when a torchready conversion starts) are taken out meanwhile."""
-    from convert import composite_ops
+    from torchready.convert import composite_ops
 
     with contextlib.ExitStack() as stack:
         for op in composite_ops.register_composite_ops():
@@ -186,11 +186,11 @@ def tuple_outputs(model: Any) -> Any:
 
 
 def run_torchready(zoo_model: Any, mode: str | None = None) -> tuple[PathResult, Any]:
-    """`convert.to_coreml` in auto mode (or `mode`); returns the path result and the
+    """`torchready.to_coreml` in auto mode (or `mode`); returns the path result and the
     ConversionResult."""
-    from convert import to_coreml
-    from convert.spec import ModelSpec
-    from lint.types import Severity
+    from torchready import to_coreml
+    from torchready import ModelSpec
+    from torchready.lint.types import Severity
 
     built = zoo_model.build()
     started = time.perf_counter()
@@ -297,7 +297,7 @@ def milrt_parity(result: Any) -> Parity:
     import numpy as np
     import torch
 
-    from convert.milrt import load_program
+    from torchready.convert.milrt import load_program
 
     started = time.perf_counter()
     prepared = result.prepared
@@ -340,7 +340,7 @@ def milrt_parity(result: Any) -> Parity:
 
 
 def engine_parity(result: Any) -> Parity | None:
-    """The parity engine's verdict (`convert.parity`), once the pipeline fills `result.parity`:
+    """The parity engine's verdict (`torchready.convert.parity`), once the pipeline fills `result.parity`:
     its status, and the worst PSNR of the converted model's outputs (target "coreml")."""
     report = getattr(result, "parity", None)
     status = getattr(report, "status", None)
@@ -382,7 +382,7 @@ def run_model(zoo_model: Any, export: bool = True) -> ZooRow:
 
 
 def run_zoo(models: list[Any], progress: Any = None, export: bool = True) -> list[ZooRow]:
-    from convert.coreml.quiet import install
+    from torchready.convert.coreml.quiet import install
 
     install()  # coremltools' chatter is recorded, as in the pipeline
     rows = []

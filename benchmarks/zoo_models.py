@@ -1,7 +1,7 @@
 """The model zoo of `benchmarks/zoo.py`: real architectures, built offline with random weights.
 
 Every entry is a `ZooModel`: a name, a family and a factory returning `(module, example_inputs)`
-or a `convert.ModelSpec`, exactly what a user would name on the command line. transformers models
+or a `torchready.ModelSpec`, exactly what a user would name on the command line. transformers models
 are built from tiny `Config` objects (never `from_pretrained`; HF_HUB_OFFLINE=1) and used as
 they ship: their forward returns a `ModelOutput`, with the library's default attention
 implementation and default options (a causal LM keeps its key/value cache on). The only arguments
@@ -44,7 +44,7 @@ IMAGE = 32
 class ZooModel:
     name: str
     family: str
-    build: Callable[[], Any]  # () -> (nn.Module, example_inputs) | convert.ModelSpec
+    build: Callable[[], Any]  # () -> (nn.Module, example_inputs) | torchready.ModelSpec
     quick: bool = False
 
 

@@ -1,6 +1,6 @@
 """The Python API, the notebook flow of the talk in one call:
 
-    from convert import to_coreml
+    from torchready import to_coreml
     result = to_coreml(DeepLabLike(), (torch.rand(1, 3, 64, 64),), imagenet=True,
                        labels=VOC_LABELS, output="Segmentation.mlpackage")
     result.mlmodel            # the coremltools MLModel
@@ -11,7 +11,7 @@ It runs the same stages as `torchready convert` (lint, prepare, capture, shape p
 coverage, convert, metadata, parity, save) and returns a `ConversionResult`; a failed capture,
 conversion or parity check is reported in the result (`result.ok`, `result.failed_stage`,
 `result.diagnostics`, `result.parity`), not raised. Mistakes in the arguments raise
-`lint.types.UsageError`.
+`torchready.lint.types.UsageError`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from convert.pipeline import ConversionResult, PipelineOptions, run
-from convert.progress import StageProgress
-from convert.spec import ModelSpec
-from lint.types import UsageError
+from torchready.convert.pipeline import ConversionResult, PipelineOptions, run
+from torchready.convert.progress import StageProgress
+from torchready.convert.spec import ModelSpec
+from torchready.lint.types import UsageError
 
 
 def to_coreml(
@@ -65,11 +65,11 @@ def to_coreml(
     parity: check numeric parity (eager vs TorchScript vs the converted model, on the example and
         random inputs) and probe input dimensions for sizes the trace froze; a failed parity
         is `result.failed_stage == "parity"` and nothing is saved. `result.parity` is the report.
-    parity_options: a `convert.parity.engine.ParityOptions` (random inputs, thresholds, ...).
+    parity_options: a `torchready.convert.parity.engine.ParityOptions` (random inputs, thresholds, ...).
     value_ranges: {input name: (low, high)} for parity's random inputs (token ids: the
         vocabulary); default: from the model's embeddings, else from the example.
     progress: show rich progress on stderr (off by default in notebooks and scripts).
-    Other arguments fill the ModelSpec fields of the same name (see convert.spec.ModelSpec).
+    Other arguments fill the ModelSpec fields of the same name (see torchready.convert.spec.ModelSpec).
     """
     spec = _spec(model, example_inputs)
     overrides: dict[str, Any] = {
@@ -111,6 +111,16 @@ def to_coreml(
     return run(spec, options)
 
 
+def audit(model: Any, example_inputs: Any = None, **options: Any) -> ConversionResult:
+    """Check `model` end to end exactly as `to_coreml` does (lint, capture, shape probing, op
+    coverage, conversion in memory, numeric parity) and save nothing: what `torchready audit`
+    runs. Takes every keyword of `to_coreml` except `output`; returns the same ConversionResult
+    (`result.ok`, `result.diagnostics`, `result.parity`, `result.mlmodel` in memory)."""
+    if "output" in options:
+        raise UsageError("audit writes no model: use to_coreml(..., output=PATH) to save one.")
+    return to_coreml(model, example_inputs, **options)
+
+
 def _spec(model: Any, example_inputs: Any) -> ModelSpec:
     import dataclasses
 
@@ -148,7 +158,7 @@ def _apply_inputs(spec: ModelSpec, inputs: list[Any]) -> None:
             spec.input_names = [getattr(item, "name", None) or f"input_{i}"
                                 for i, item in enumerate(inputs)]
         return
-    from convert.loading import make_example_inputs, parse_input_decl
+    from torchready.convert.loading import make_example_inputs, parse_input_decl
 
     decls = [parse_input_decl(text) for text in inputs]
     if spec.example_inputs and len(spec.example_inputs) != len(decls):

@@ -22,16 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.findings import finding
-from convert.graph_passes import apply_graph_passes
-from convert.source_lines import coreml_graph, node_source
-from lint.types import Diagnostic, Severity
+from torchready.convert.findings import finding
+from torchready.convert.graph_passes import apply_graph_passes
+from torchready.convert.source_lines import coreml_graph, node_source
+from torchready.lint.types import Diagnostic, Severity
 
 COMPOSITE_GUIDE = "https://apple.github.io/coremltools/docs-guides/source/composite-operators.html"
 # Removed by coremltools' torch IR passes before any converter is looked up.
 REMOVED_BEFORE_CONVERSION = {"prim::GetAttr"}
 # Our own composite ops live here; a converter registered from this package is "ours".
-TORCHREADY_PACKAGE = "convert."
+TORCHREADY_PACKAGE = "torchready.convert."
 
 
 @dataclass
@@ -129,7 +129,7 @@ def unsupported_op_diagnostics(use: OpUse, report: CoverageReport,
                                stops_with: str | None = None) -> list[Diagnostic]:
     """One TR301 per user line of an unsupported kind. `stops_with` is the error ct.convert
     would raise (the TorchScript frontend's by default; the torch.export frontend words it
-    differently, see convert.capture.export_readiness)."""
+    differently, see torchready.convert.capture.export_readiness)."""
     import coremltools
 
     others = sorted(kind for kind in report.unsupported if kind != use.kind)

@@ -2,7 +2,7 @@
 
 Dynamic findings share the static rules' codes and names (design.md §4), so a user sees the same
 TR102 whether `torchready lint` read the source or `torchready audit` watched the tracer. The
-names are kept here rather than read from `lint.rules` so the conversion pipeline does not load
+names are kept here rather than read from `torchready.lint.rules` so the conversion pipeline does not load
 every rule module (and keeps working while the rule catalog grows).
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert.python_source import Span, line_span
-from lint.types import Diagnostic, Severity
+from torchready.convert.python_source import Span, line_span
+from torchready.lint.types import Diagnostic, Severity
 
 CODE_NAMES = {
     "TR101": "non-tensor-output",

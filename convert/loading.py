@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convert.spec import ModelSpec
-from lint.types import UsageError
+from torchready.convert.spec import ModelSpec
+from torchready.lint.types import UsageError
 
 INPUT_TYPES = ("image", "float32", "float16", "int32", "int64", "bool")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -163,7 +163,7 @@ def load_model(spec_text: str, inputs: list[InputDecl] | None = None) -> ModelSp
         raise UsageError(f"factory '{spec_text}' raised {_describe(error)}.") from error
     spec = _to_spec(result, spec_text, inputs or [])
     if spec.origin is None:
-        from convert.python_source import definition_line
+        from torchready.convert.python_source import definition_line
 
         spec.origin = definition_line(factory)
     return spec
@@ -283,7 +283,7 @@ def _to_spec(result: Any, spec_text: str, decls: list[InputDecl]) -> ModelSpec:
                          example_inputs=_as_example_tuple(result[1], spec_text))
     else:
         raise UsageError(f"factory '{spec_text}' returned {_type_phrase(result)}; expected an "
-                         "nn.Module, a (module, example_inputs) pair or a convert.ModelSpec.")
+                         "nn.Module, a (module, example_inputs) pair or a torchready.ModelSpec.")
     if decls:
         _apply_decls(spec, decls, spec_text)
     if not spec.example_inputs:

@@ -78,7 +78,7 @@ def apply_metadata(mlmodel: Any, metadata: ModelMetadata, *, extra: Mapping[str,
                    ) -> dict[str, str]:
     """Write `metadata` into the model's spec; return the user-defined keys that were set."""
     if metadata.preview_type is not None and metadata.preview_type not in PREVIEW_TYPES:
-        from lint.types import UsageError
+        from torchready.lint.types import UsageError
 
         raise UsageError(f"unknown Xcode preview type {metadata.preview_type!r} "
                          f"(known: {', '.join(PREVIEW_TYPES)})")
@@ -110,7 +110,7 @@ def _describe_features(target: Any, descriptions: Mapping[str, str], what: str) 
     known = set(target)  # coremltools' feature-description view iterates over names
     for name, text in descriptions.items():
         if name not in known:
-            from lint.types import UsageError
+            from torchready.lint.types import UsageError
 
             raise UsageError(f"metadata describes {what} {name!r}, but the Core ML model's "
                              f"{what}s are: {', '.join(sorted(known))}")

@@ -126,7 +126,7 @@ def describe_structure(value: Any, input_names: list[str],
     raw_names = [raw for _, raw in found]
     if wanted_names is not None:
         if len(wanted_names) != len(found):
-            from lint.types import UsageError
+            from torchready.lint.types import UsageError
 
             raise UsageError(f"{len(wanted_names)} output names given but the model returns "
                              f"{len(found)} tensors ({', '.join(raw_names) or 'none'}).")

@@ -12,8 +12,8 @@ fails records `failed_stage` and the pipeline stops there (the diagnostics say w
 (a spec that cannot load, a declaration that cannot work) raise `UsageError` (exit code 2).
 
 `torchready convert` runs every stage and saves; `torchready audit` runs the same stages in memory
-(no `output`); the Python API `convert.api.to_coreml` starts from a ModelSpec (no load stage).
-`probe` (shape probing) and `parity` are `convert.parity`'s: a failed parity stops before `save`,
+(no `output`); the Python API `torchready.convert.api.to_coreml` starts from a ModelSpec (no load stage).
+`probe` (shape probing) and `parity` are `torchready.convert.parity`'s: a failed parity stops before `save`,
 so a model that computes something else than PyTorch is never written (`--no-parity` skips it).
 """
 
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convert.progress import StageProgress
-from convert.spec import ModelSpec
-from lint.types import Diagnostic, Severity, UsageError
+from torchready.convert.progress import StageProgress
+from torchready.convert.spec import ModelSpec
+from torchready.lint.types import Diagnostic, Severity, UsageError
 
 STAGES = ("load", "lint", "prepare", "capture", "probe", "coverage", "convert", "metadata",
           "parity", "save")
@@ -44,9 +44,9 @@ class PipelineOptions:
     imagenet: bool | None = None  # overrides the spec's ImageNet preset
     compute_precision: str | None = None  # overrides the spec ("fp16" | "fp32")
     minimum_deployment_target: str | None = None  # overrides the spec ("iOS16", ...)
-    parity: bool = True  # eager vs TorchScript vs the converted model (convert.parity)
+    parity: bool = True  # eager vs TorchScript vs the converted model (torchready.convert.parity)
     shape_probing: bool = True  # other sizes along each input dimension after capture
-    parity_options: Any = None  # convert.parity.engine.ParityOptions (None: defaults)
+    parity_options: Any = None  # torchready.convert.parity.engine.ParityOptions (None: defaults)
     progress: StageProgress = field(default_factory=lambda: StageProgress(enabled=False))
 
 
@@ -66,21 +66,21 @@ class ConversionResult:
     # "diagnostics"}); more than one only in auto mode, when its first choice failed
     capture_attempts: list[dict[str, Any]] = field(default_factory=list)
     composite_ops_applied: list[str] = field(default_factory=list)
-    coverage: Any = None  # convert.coverage report
-    inputs: list[Any] = field(default_factory=list)  # convert.coreml.inputs.InputPlan
+    coverage: Any = None  # torchready.convert.coverage report
+    inputs: list[Any] = field(default_factory=list)  # torchready.convert.coreml.inputs.InputPlan
     output_names: list[str] = field(default_factory=list)  # Core ML output names
     torch_output_names: list[str] = field(default_factory=list)
-    sourcemap: dict[str, Any] | None = None  # see convert.sidecar
+    sourcemap: dict[str, Any] | None = None  # see torchready.convert.sidecar
     package_path: Path | None = None
     sourcemap_path: Path | None = None
     metadata: dict[str, str] = field(default_factory=dict)  # user-defined keys written
     notes: list[str] = field(default_factory=list)  # facts worth telling, not problems
     lint_fixes: dict[str, str] = field(default_factory=dict)  # path -> unified diff applied
-    parity: Any = None  # convert.parity.report.ParityReport (None: not run)
-    shape_probes: Any = None  # convert.parity.shape_probing.ShapeProbeReport (None: not run)
+    parity: Any = None  # torchready.convert.parity.report.ParityReport (None: not run)
+    shape_probes: Any = None  # torchready.convert.parity.shape_probing.ShapeProbeReport (None: not run)
     prepared: Any = None
     captured: Any = None
-    conversion: Any = None  # convert.coreml.conversion.Conversion
+    conversion: Any = None  # torchready.convert.coreml.conversion.Conversion
 
     @property
     def ok(self) -> bool:
@@ -117,8 +117,8 @@ class _Stages:
 def convert_model(spec_text: str, options: PipelineOptions,
                   input_decls: Sequence[Any] = ()) -> ConversionResult:
     """The command-line entry: MODEL spec text -> loaded spec -> `run`."""
-    from convert.coreml.quiet import install
-    from convert.loading import load_model
+    from torchready.convert.coreml.quiet import install
+    from torchready.convert.loading import load_model
 
     install()  # the model's own file may import coremltools: record its chatter from the start
     result = ConversionResult()
@@ -140,7 +140,7 @@ def convert_model(spec_text: str, options: PipelineOptions,
 def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
         result: ConversionResult | None = None, linted: bool = False) -> ConversionResult:
     """Run the stages after loading on `spec` (the Python API starts here)."""
-    from convert.coreml.quiet import install
+    from torchready.convert.coreml.quiet import install
 
     options = options or PipelineOptions()
     install()  # before anything imports coremltools: its log lines are recorded, not printed
@@ -234,7 +234,7 @@ def _attempt_summary(attempt: ConversionResult, options: PipelineOptions) -> dic
 def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str,
              options: PipelineOptions, stages: _Stages) -> ConversionResult:
     """One capture path from capture to parity; a failure is recorded with `_failed`."""
-    from convert.composite_ops import register_composite_ops
+    from torchready.convert.composite_ops import register_composite_ops
 
     with stages.run("capture", f"capturing the model ({mode})") as stage:
         captured = _capture(prepared, mode, spec.traced_submodules)
@@ -321,8 +321,8 @@ def _with_overrides(spec: ModelSpec, options: PipelineOptions) -> ModelSpec:
 
 def model_source_files(spec: ModelSpec) -> list[str]:
     """The user's files behind the model: where its classes live, and the factory's file."""
-    from convert.python_source import source_file_of
-    from convert.source_lines import is_user_file
+    from torchready.convert.python_source import source_file_of
+    from torchready.convert.source_lines import is_user_file
 
     files: list[str] = []
     candidates = [spec.origin[0]] if spec.origin else []
@@ -338,14 +338,14 @@ def model_source_files(spec: ModelSpec) -> list[str]:
 def _lint(result: ConversionResult, spec: ModelSpec, *, fix: bool) -> bool:
     """Static rules on the model's files; with `fix`, apply safe fixes. True if files changed."""
     try:
-        from lint.api import lint_paths
+        from torchready.lint.api import lint_paths
     except ImportError:  # the static half is optional for the pipeline
-        result.notes.append("lint stage skipped: lint.api is not available")
+        result.notes.append("lint stage skipped: torchready.lint.api is not available")
         return False
     files = model_source_files(spec)
     if not files:
         return False
-    from convert.coreml.torch_graph import display_path
+    from torchready.convert.coreml.torch_graph import display_path
 
     run = lint_paths([display_path(path) for path in files], fix=fix)
     result.diagnostics.extend(run.diagnostics)
@@ -366,19 +366,19 @@ def _forget_modules(fixed_paths: dict[str, str]) -> None:
 
 
 def _prepare(spec: ModelSpec) -> Any:
-    from convert.prepare import prepare
+    from torchready.convert.prepare import prepare
 
     return prepare(spec)
 
 
 def _capture(prepared: Any, mode: str, traced_submodules: list[str] | None) -> Any:
-    from convert.capture import capture
+    from torchready.convert.capture import capture
 
     return capture(prepared, mode, traced_submodules)
 
 
 def _shape_probing(result: ConversionResult) -> Any:
-    from convert.parity.stage import run_shape_probing
+    from torchready.convert.parity.stage import run_shape_probing
 
     # An exported program is specialized to the example's size on every dimension not declared
     # as a torch.export.Dim, by construction (and torch.export proved the declared ones): only
@@ -388,26 +388,26 @@ def _shape_probing(result: ConversionResult) -> Any:
 
 
 def _parity(result: ConversionResult, parity_options: Any) -> Any:
-    from convert.parity.stage import run_parity
+    from torchready.convert.parity.stage import run_parity
 
     return run_parity(result, parity_options)
 
 
 def _coverage(captured: Any, prepared: Any) -> Any:
     if captured.exported_program is not None:
-        from convert.capture.export_readiness import check_export_op_coverage
+        from torchready.convert.capture.export_readiness import check_export_op_coverage
 
         return check_export_op_coverage(captured.exported_program)
-    from convert.coverage import check_op_coverage
+    from torchready.convert.coverage import check_op_coverage
 
     return check_op_coverage(captured, root=prepared.module)
 
 
 def _fallback_location(spec: ModelSpec) -> tuple[str, int]:
     """Where a conversion failure without a node points: the model's class, else its factory."""
-    from convert.coreml.torch_graph import display_path
-    from convert.python_source import definition_line
-    from convert.source_lines import is_user_file
+    from torchready.convert.coreml.torch_graph import display_path
+    from torchready.convert.python_source import definition_line
+    from torchready.convert.source_lines import is_user_file
 
     found = definition_line(type(spec.module))
     if found is not None and is_user_file(found[0]):
@@ -418,8 +418,8 @@ def _fallback_location(spec: ModelSpec) -> tuple[str, int]:
 
 
 def _convert(spec: ModelSpec, prepared: Any, captured: Any, progress: StageProgress) -> Any:
-    from convert.coreml.captured import convert_captured
-    from convert.coreml.conversion import CoreMLOptions
+    from torchready.convert.coreml.captured import convert_captured
+    from torchready.convert.coreml.conversion import CoreMLOptions
 
     options = CoreMLOptions(
         compute_precision=spec.compute_precision or "fp16",
@@ -432,14 +432,14 @@ def _convert(spec: ModelSpec, prepared: Any, captured: Any, progress: StageProgr
 
 def _untested_versions() -> list[str]:
     """coremltools' import-time "Torch version X has not been tested" warning, kept as a note."""
-    from convert.coreml.quiet import import_time_messages
+    from torchready.convert.coreml.quiet import import_time_messages
 
     return [f"coremltools: {m.text}" for m in import_time_messages()
             if "has not been tested" in m.text]
 
 
 def _metadata(result: ConversionResult, spec: ModelSpec, prepared: Any) -> None:
-    from convert.metadata import (apply_metadata, default_descriptions, infer_preview_type,
+    from torchready.convert.metadata import (apply_metadata, default_descriptions, infer_preview_type,
                                   metadata_from_spec)
 
     metadata = metadata_from_spec(spec.metadata, labels=spec.class_labels,
@@ -454,7 +454,7 @@ def _metadata(result: ConversionResult, spec: ModelSpec, prepared: Any) -> None:
         metadata.preview_type)
     metadata.input_descriptions = {**inputs_text, **metadata.input_descriptions}
     metadata.output_descriptions = {**outputs_text, **metadata.output_descriptions}
-    from lint import __version__
+    from torchready._version import __version__
 
     extra = {"torchready.version": __version__,
              "torchready.capture": result.capture_mode or ""}
@@ -462,7 +462,7 @@ def _metadata(result: ConversionResult, spec: ModelSpec, prepared: Any) -> None:
 
 
 def _sourcemap(result: ConversionResult, prepared: Any) -> dict[str, Any]:
-    from convert.sidecar import build_sourcemap
+    from torchready.convert.sidecar import build_sourcemap
 
     return build_sourcemap(
         result.mlmodel, result.conversion.graph_index,
@@ -474,7 +474,7 @@ def _sourcemap(result: ConversionResult, prepared: Any) -> dict[str, Any]:
 
 
 def _save(result: ConversionResult, path: Path) -> None:
-    from convert.sidecar import write_sourcemap
+    from torchready.convert.sidecar import write_sourcemap
 
     if path.suffix != ".mlpackage":
         raise UsageError(f"the output must be a .mlpackage path, got '{path}'.")
@@ -514,7 +514,7 @@ def _sorted(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     """
     import dataclasses
 
-    from convert.coreml.torch_graph import display_path
+    from torchready.convert.coreml.torch_graph import display_path
 
     chosen: dict[tuple[str, str, int], Diagnostic] = {}
     for diagnostic in diagnostics:

@@ -25,15 +25,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.findings import finding
-from convert.library_logging import library_logging_quiet
-from convert.outputs import OutputStructure, core_ml_name, describe_structure
-from convert.python_source import (attribute_use_lines, call_name, definition_line,
+from torchready.convert.findings import finding
+from torchready.convert.library_logging import library_logging_quiet
+from torchready.convert.outputs import OutputStructure, core_ml_name, describe_structure
+from torchready.convert.python_source import (attribute_use_lines, call_name, definition_line,
                                    display_path, node_span, return_statements, source_file_of)
-from convert.source_lines import is_user_file, user_frame_of_exception
-from convert.spec import ModelSpec
-from convert.wrapper import build_wrapper, wrapper_source
-from lint.types import Diagnostic, Severity, UsageError
+from torchready.convert.source_lines import is_user_file, user_frame_of_exception
+from torchready.convert.spec import ModelSpec
+from torchready.convert.wrapper import build_wrapper, wrapper_source
+from torchready.lint.types import Diagnostic, Severity, UsageError
 
 # Names the generated wrapper's forward uses itself; an input may not take them.
 _RESERVED = {"self", "torch", "torchready_out"}
@@ -190,7 +190,7 @@ def _normalise(examples: tuple, names: list[str], normalised: list[str]) -> tupl
         return examples
     import torch
 
-    from convert.wrapper import IMAGENET_MEAN, IMAGENET_STD
+    from torchready.convert.wrapper import IMAGENET_MEAN, IMAGENET_STD
 
     mean = torch.tensor(IMAGENET_MEAN).reshape(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).reshape(1, 3, 1, 1)

@@ -2,7 +2,7 @@
 
 A spinner shows the running stage and its elapsed time; during `ct.convert` it also shows
 coremltools' own phases ("Converting PyTorch Frontend ==> MIL Ops 120/251", "Running MIL default
-pipeline 40/95"), fed from the tqdm shim in `convert.coreml.quiet` instead of coremltools' bars.
+pipeline 40/95"), fed from the tqdm shim in `torchready.convert.coreml.quiet` instead of coremltools' bars.
 Each finished stage leaves a line ("✓ convert  1.21s"). `--quiet` (enabled=False) shows nothing.
 stdout stays clean for results (diagnostics, JSON).
 """
@@ -102,7 +102,7 @@ class StageProgress:
         self.console.print(f"{mark} [bold]{name:<9}[/] {elapsed:6.2f}s  [dim]{detail}[/]")
 
     def converter_phase(self, phase: str, done: int, total: int | None) -> None:
-        """Callback for coremltools' phases (see convert.coreml.quiet.recording)."""
+        """Callback for coremltools' phases (see torchready.convert.coreml.quiet.recording)."""
         if self._progress is None or self._task is None:
             return
         from rich.markup import escape

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Span:
-    """A 1-based line/column range; end_column is exclusive (like lint.types.Edit)."""
+    """A 1-based line/column range; end_column is exclusive (like torchready.lint.types.Edit)."""
 
     line: int
     column: int

@@ -58,9 +58,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from convert.coreml.fx_graph import FxGraphIndex
-from convert.coreml.fx_graph import torch_entry as fx_torch_entry
-from convert.coreml.torch_graph import GraphIndex, locate
+from torchready.convert.coreml.fx_graph import FxGraphIndex
+from torchready.convert.coreml.fx_graph import torch_entry as fx_torch_entry
+from torchready.convert.coreml.torch_graph import GraphIndex, locate
 
 SCHEMA = "torchready-sourcemap"
 VERSION = 1

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convert.python_source import attribute_use_lines, source_file_of
+from torchready.convert.python_source import attribute_use_lines, source_file_of
 
 _TRACE_FRAME = re.compile(r"^(?P<path>.+?)\((?P<line>\d+)\): (?P<function>.+)$")
 _SCRIPT_FRAME = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from convert.pipeline import STAGES, ConversionResult
+from torchready.convert.pipeline import STAGES, ConversionResult
 
 JSON_VERSION = 1
 
@@ -93,7 +93,7 @@ def render_text(result: ConversionResult, stream: TextIO, *, command: str, model
     from rich.markup import escape
     from rich.table import Table
 
-    from lint.formats import text_format
+    from torchready.lint.formats import text_format
 
     if result.diagnostics:
         text_format.render(_DiagnosticsRun(result.diagnostics), stream)
@@ -124,7 +124,7 @@ def render_text(result: ConversionResult, stream: TextIO, *, command: str, model
         shape = "x".join("?" if dim is None else str(dim) for dim in output["shape"])
         table.add_row("output", escape(f"{output['name']}  {shape}  {output['dtype']}"))
     if result.composite_ops_applied:
-        from convert.composite_ops import by_kind
+        from torchready.convert.composite_ops import by_kind
 
         for position, kind in enumerate(result.composite_ops_applied):
             table.add_row("composite ops" if position == 0 else "",
@@ -152,7 +152,7 @@ def render_text(result: ConversionResult, stream: TextIO, *, command: str, model
         table.add_row("time", escape(" · ".join(timings) + f"  (total {total:.2f}s)"))
     console.print(table)
     if result.parity is not None:
-        from convert.parity.report import render_text as render_parity
+        from torchready.convert.parity.report import render_text as render_parity
 
         render_parity(result.parity, stream, width=None if console.is_terminal else 120)
     for path, diff in result.lint_fixes.items():

@@ -16,7 +16,7 @@ import itertools
 import linecache
 from typing import Any
 
-from convert.outputs import OutputStructure
+from torchready.convert.outputs import OutputStructure
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

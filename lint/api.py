@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from lint.cache import ResultCache
-from lint.config import Settings, settings_for, validate_selectors
-from lint.discovery import discover
-from lint.engine import lint_source
-from lint.fixes import fix_source
-from lint.rule import Rule
-from lint.source_io import SourceError, decode_source, has_bom, read_bytes, write_source_atomically
-from lint.types import Diagnostic
+from torchready.lint.cache import ResultCache
+from torchready.lint.config import Settings, settings_for, validate_selectors
+from torchready.lint.discovery import discover
+from torchready.lint.engine import lint_source
+from torchready.lint.fixes import fix_source
+from torchready.lint.rule import Rule
+from torchready.lint.source_io import SourceError, decode_source, has_bom, read_bytes, write_source_atomically
+from torchready.lint.types import Diagnostic
 
 # Below this many files a process pool costs more than it saves.
 MIN_FILES_PER_JOB = 4
@@ -126,14 +126,14 @@ def _run_jobs(jobs: list[_Job], workers: int | None) -> list[FileResult]:
     # runner) can copy a held lock into the child and hang it. The server imports the rules
     # once and forks each worker from that clean, single-threaded process.
     context = get_context("forkserver")
-    context.set_forkserver_preload(["lint.api", "lint.rules"])
+    context.set_forkserver_preload(["torchready.lint.api", "torchready.lint.rules"])
     chunk = max(1, len(jobs) // (workers * 8))
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         return list(pool.map(_run_job, jobs, chunksize=chunk))
 
 
 def _run_job(job: _Job) -> FileResult:
-    from lint.rules import rule_by_code
+    from torchready.lint.rules import rule_by_code
 
     rules = tuple(rule_by_code(code) for code in job.rule_codes)
     return lint_one(job.path, rules, fix=job.fix, write=job.write, unsafe_fixes=job.unsafe_fixes)

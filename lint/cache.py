@@ -16,8 +16,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from lint import __version__
-from lint.types import Diagnostic, diagnostic_from_json
+from torchready._version import __version__
+from torchready.lint.types import Diagnostic, diagnostic_from_json
 
 CACHE_DIRECTORY = ".torchready_cache"
 

@@ -19,9 +19,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from lint.rule import Rule
-from lint.rules import all_rules
-from lint.types import UsageError
+from torchready.lint.rule import Rule
+from torchready.lint.rules import all_rules
+from torchready.lint.types import UsageError
 
 KNOWN_KEYS = {"select", "ignore", "extend-select", "per-file-ignores", "exclude", "extend-exclude"}
 

@@ -11,28 +11,28 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
-from lint.analysis.call_index import CallIndex
-from lint.analysis.imports import ImportTable
-from lint.analysis.model_code import FunctionInfo, ModelCode
-from lint.analysis.calls import Returns, bound_arguments, returns_of
-from lint.analysis.values import ValueFacts, is_model_attribute
-from lint.source_io import split_lines
-
-if TYPE_CHECKING:
-    from lint.rule import FixSpec, Rule
+from torchready.lint.analysis.call_index import CallIndex
+from torchready.lint.analysis.imports import ImportTable
+from torchready.lint.analysis.model_code import FunctionInfo, ModelCode
+from torchready.lint.analysis.calls import bound_arguments, returns_of
+from torchready.lint.analysis.values import Returns, ValueFacts, is_model_attribute
+from torchready.lint.fix_spec import FixSpec
+from torchready.lint.source_io import split_lines
+from torchready.lint.types import Severity
 
 
 @dataclass(frozen=True)
 class Report:
-    rule: type["Rule"]
+    code: str  # the rule's code, name and severity
+    name: str
+    severity: Severity
     node: cst.CSTNode
     message: str
-    fix: "FixSpec | None"
+    fix: FixSpec | None
     # The top-level statement being visited when the rule reported: the node is almost always
     # inside it, so only that statement needs positions.
     anchor: cst.CSTNode | None = None
@@ -181,10 +181,10 @@ class FileContext:
             self._classes.pop()
 
     # -- reports ----------------------------------------------------------------------------
-    def add_report(self, rule: "Rule", node: cst.CSTNode, message: str,
-                   fix: "FixSpec | None") -> None:
+    def add_report(self, code: str, name: str, severity: Severity, node: cst.CSTNode,
+                   message: str, fix: FixSpec | None) -> None:
         anchor = self._nodes[1] if len(self._nodes) > 1 else None
-        self.reports.append(Report(type(rule), node, message, fix, anchor))
+        self.reports.append(Report(code, name, severity, node, message, fix, anchor))
 
     # -- positions --------------------------------------------------------------------------
     # libcst computes positions by re-generating the code of the whole module, which costs about

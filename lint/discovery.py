@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from lint.config import settings_for
-from lint.types import UsageError
+from torchready.lint.config import settings_for
+from torchready.lint.types import UsageError
 
 SKIPPED_DIRECTORIES = {
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "__pycache__", ".mypy_cache",

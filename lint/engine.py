@@ -14,11 +14,11 @@ from typing import Sequence
 
 import libcst as cst
 
-from lint.context import FileContext, Report
-from lint.fixes import fix_to_edits
-from lint.rule import Rule
-from lint.suppression import is_suppressed
-from lint.types import Diagnostic, Severity
+from torchready.lint.context import FileContext, Report
+from torchready.lint.fixes import fix_to_edits
+from torchready.lint.rule import Rule
+from torchready.lint.suppression import is_suppressed
+from torchready.lint.types import Diagnostic, Severity
 
 SYNTAX_ERROR_CODE = "TR000"
 SYNTAX_ERROR_NAME = "syntax-error"
@@ -112,16 +112,15 @@ def _may_apply(rule: type[Rule], source: str) -> bool:
 
 def _diagnostic(context: FileContext, report: Report) -> Diagnostic:
     span = context.range_of(report.node, report.anchor)
-    rule = report.rule
     return Diagnostic(
         path=context.path,
         line=span.start.line,
         column=span.start.column + 1,
         end_line=span.end.line,
         end_column=span.end.column + 1,
-        code=rule.CODE,
-        name=rule.NAME,
-        severity=rule.SEVERITY,
+        code=report.code,
+        name=report.name,
+        severity=report.severity,
         message=report.message,
         fix=fix_to_edits(context, report.fix, report.anchor) if report.fix else None,
     )

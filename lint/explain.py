@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from lint.rule import Rule
+from torchready.lint.rule import Rule
 
 
 def explain(rule: type[Rule]) -> str:

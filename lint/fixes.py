@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Iterable
 
 import libcst as cst
 
-from lint.rule import FixSpec, InsertBefore, InsertImport, Replace
-from lint.source_io import split_lines
-from lint.types import Applicability, Diagnostic, Edit, Fix
+from torchready.lint.fix_spec import FixSpec, InsertBefore, InsertImport, Replace
+from torchready.lint.source_io import split_lines
+from torchready.lint.types import Applicability, Diagnostic, Edit, Fix
 
 if TYPE_CHECKING:
-    from lint.context import FileContext
+    from torchready.lint.context import FileContext
 
 
 def fix_to_edits(context: "FileContext", spec: FixSpec, anchor: cst.CSTNode | None = None) -> Fix:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lint.types import Severity
+from torchready.lint.types import Severity
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,17 @@ from __future__ import annotations
 import inspect
 import textwrap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import libcst as cst
 
-from lint.types import Applicability, Severity
+from torchready.lint.context import FileContext
+# Rule authors import everything from this module: the fix parts are re-exported here.
+from torchready.lint.fix_spec import FixPart, FixSpec, InsertBefore, InsertImport, Replace
+from torchready.lint.types import Applicability, Severity
 
-if TYPE_CHECKING:
-    from lint.context import FileContext
+__all__ = ["FixPart", "FixSpec", "InsertBefore", "InsertImport", "Invalid", "Replace", "Rule",
+           "Valid"]
 
 
 @dataclass(frozen=True)
@@ -38,40 +41,6 @@ class Invalid:
     count: int = 1
 
 
-@dataclass(frozen=True)
-class Replace:
-    """Replace `node`'s source with `code`."""
-
-    node: cst.CSTNode
-    code: str
-
-
-@dataclass(frozen=True)
-class InsertBefore:
-    """Insert `code` (whole lines, already indented) before the line where `node` starts."""
-
-    node: cst.CSTNode
-    code: str
-
-
-@dataclass(frozen=True)
-class InsertImport:
-    """Ensure `from module import name` exists at the top of the file."""
-
-    module: str
-    name: str
-
-
-FixPart = Replace | InsertBefore | InsertImport
-
-
-@dataclass(frozen=True)
-class FixSpec:
-    title: str
-    parts: tuple[FixPart, ...]
-    applicability: Applicability = Applicability.SAFE
-
-
 class Rule(cst.BatchableCSTVisitor):
     CODE: ClassVar[str]
     NAME: ClassVar[str]
@@ -85,7 +54,7 @@ class Rule(cst.BatchableCSTVisitor):
     VALID: ClassVar[Sequence[Valid]] = ()
     INVALID: ClassVar[Sequence[Invalid]] = ()
 
-    def __init__(self, context: "FileContext") -> None:
+    def __init__(self, context: FileContext) -> None:
         super().__init__()
         self.context = context
 
@@ -101,7 +70,7 @@ class Rule(cst.BatchableCSTVisitor):
         return {name: getattr(self, name) for name in names}
 
     def report(self, node: cst.CSTNode, message: str, fix: FixSpec | None = None) -> None:
-        self.context.add_report(self, node, message, fix)
+        self.context.add_report(self.CODE, self.NAME, self.SEVERITY, node, message, fix)
 
     @classmethod
     def documentation(cls) -> str:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TORCHREADY = [sys.executable, "-m", "convert.cli"]
+TORCHREADY = [sys.executable, "-m", "torchready"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, stdin: str | None = None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert.capture.result import Captured, Check
+from torchready.convert.capture.result import Captured, Check
 
 MODES = ("auto", "trace", "script", "hybrid", "export")
 
@@ -24,34 +24,34 @@ __all__ = ["MODES", "Captured", "Check", "capture"]
 
 def capture(prepared: Any, mode: str = "auto", traced_submodules: list[str] | None = None
             ) -> Captured:
-    from convert.library_logging import library_logging_quiet
+    from torchready.convert.library_logging import library_logging_quiet
 
     with library_logging_quiet():
         return _capture(prepared, mode, traced_submodules)
 
 
 def _capture(prepared: Any, mode: str, traced_submodules: list[str] | None) -> Captured:
-    from lint.types import UsageError
+    from torchready.lint.types import UsageError
 
     mode = mode or "auto"
     if mode not in MODES:
         raise UsageError(f"unknown capture mode '{mode}'; use one of {', '.join(MODES)}.")
     if mode == "trace":
-        from convert.capture.trace import trace_capture
+        from torchready.convert.capture.trace import trace_capture
 
         return trace_capture(prepared)
     if mode == "script":
-        from convert.capture.script import script_capture
+        from torchready.convert.capture.script import script_capture
 
         return script_capture(prepared)
     if mode == "export":
-        from convert.capture.export import export_capture
+        from torchready.convert.capture.export import export_capture
 
         return export_capture(prepared)
     if mode == "hybrid":
-        from convert.capture.hybrid import hybrid_capture
+        from torchready.convert.capture.hybrid import hybrid_capture
 
         return hybrid_capture(prepared, traced_submodules)
-    from convert.capture.auto import auto_capture
+    from torchready.convert.capture.auto import auto_capture
 
     return auto_capture(prepared, traced_submodules)

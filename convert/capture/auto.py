@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert.capture.hybrid import hybrid_capture
-from convert.capture.result import Captured
-from convert.capture.trace import analyse_trace
-from convert.python_source import display_path
+from torchready.convert.capture.hybrid import hybrid_capture
+from torchready.convert.capture.result import Captured
+from torchready.convert.capture.trace import analyse_trace
+from torchready.convert.python_source import display_path
 
 def _why_not_trace(analysis: Any, prepared: Any) -> list[str]:
     captured = analysis.captured

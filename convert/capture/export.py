@@ -14,9 +14,9 @@ Steps, each for a reason:
   ("Conversion for models with only ATEN or EDGE dialect is supported");
 * every fx node gets `meta["debug_handle"]` (its position in the graph): coremltools copies it
   onto each MIL op's scopes, which is how the source map finds the fx node behind a MIL op
-  (`convert.coreml.fx_graph`).
+  (`torchready.convert.coreml.fx_graph`).
 
-When export fails, the readiness diagnostics of `convert.capture.export_readiness` (draft_export
+When export fails, the readiness diagnostics of `torchready.convert.capture.export_readiness` (draft_export
 turned into TR103/TR104 findings at the user's lines) explain why.
 """
 
@@ -26,9 +26,9 @@ import time
 import warnings
 from typing import Any
 
-from convert.capture.result import Captured, Check
-from convert.findings import finding
-from lint.types import Diagnostic
+from torchready.convert.capture.result import Captured, Check
+from torchready.convert.findings import finding
+from torchready.lint.types import Diagnostic
 
 REQUESTED = "requested"
 
@@ -79,7 +79,7 @@ def export_program(prepared: Any) -> Any:
 
 
 def export_capture(prepared: Any, reason: str = REQUESTED) -> Captured:
-    from convert.capture.probes import outputs_match, run
+    from torchready.convert.capture.probes import outputs_match, run
 
     started = time.perf_counter()
     try:
@@ -130,7 +130,7 @@ def _range_text(program: Any, name: str, dim: int) -> str:
 def export_failure(prepared: Any, error: BaseException, reason: str,
                    started: float) -> Captured:
     """A failed export: the readiness diagnostics say why, at the user's lines."""
-    from convert.coreml.errors import first_line
+    from torchready.convert.coreml.errors import first_line
 
     diagnostics = readiness_diagnostics(prepared, error)
     return Captured(module=None, mode="export", reason=reason, diagnostics=diagnostics,
@@ -141,7 +141,7 @@ def export_failure(prepared: Any, error: BaseException, reason: str,
 def readiness_diagnostics(prepared: Any, error: BaseException) -> list[Diagnostic]:
     """Why export failed, at the user's lines: draft_export's findings
     (`export_readiness.diagnose_export`), else torch's own error mapped the same way."""
-    from convert.capture.export_readiness import diagnose_export, export_error_diagnostics
+    from torchready.convert.capture.export_readiness import diagnose_export, export_error_diagnostics
 
     readiness_error = None
     try:
@@ -164,9 +164,9 @@ def readiness_diagnostics(prepared: Any, error: BaseException) -> list[Diagnosti
 def _unlocated(prepared: Any, error: BaseException) -> Diagnostic:
     """No frame of the user's anywhere (not in torch's error, not in its traceback): the
     finding goes to the model's class."""
-    from convert.coreml.errors import first_line
-    from convert.python_source import definition_line
-    from convert.source_lines import is_user_file
+    from torchready.convert.coreml.errors import first_line
+    from torchready.convert.python_source import definition_line
+    from torchready.convert.source_lines import is_user_file
 
     found = definition_line(type(prepared.original)) if prepared.original is not None else None
     where = found if found is not None and is_user_file(found[0]) else ("<model>", 1)

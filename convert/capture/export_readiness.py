@@ -27,7 +27,7 @@ When draft_export itself raises (it also compares fake and real results, which p
 not), plain export decides: if it succeeds there is nothing to report, otherwise its error is
 mapped like any export error (`export_error_diagnostics`).
 
-`export_op_coverage` is the torch.export twin of `convert.coverage`: every call_function of the
+`export_op_coverage` is the torch.export twin of `torchready.convert.coverage`: every call_function of the
 decomposed program looked up the way coremltools' EXIR frontend does
 (`InternalTorchIRNode.from_exir_node`: `target.name()`, `sanitize_op_kind`, registry membership).
 """
@@ -43,13 +43,13 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from convert.coreml.errors import first_line
-from convert.coreml.fx_graph import frames_of_stack_trace, kind_of
-from convert.findings import finding
-from convert.python_source import (Span, definition_line, line_text, narrow_span,
+from torchready.convert.coreml.errors import first_line
+from torchready.convert.coreml.fx_graph import frames_of_stack_trace, kind_of
+from torchready.convert.findings import finding
+from torchready.convert.python_source import (Span, definition_line, line_text, narrow_span,
                                    node_span, parse_file)
-from convert.source_lines import is_user_file
-from lint.types import Diagnostic, Severity
+from torchready.convert.source_lines import is_user_file
+from torchready.lint.types import Diagnostic, Severity
 
 COND_GUIDE = "https://pytorch.org/docs/stable/cond.html"
 _SPECIALIZED = re.compile(r"^Eq\((?P<symbol>\w+), (?P<value>-?\d+)\)$")
@@ -529,21 +529,21 @@ _HIGHER_ORDER = {
 
 
 def check_export_op_coverage(exported_program: Any) -> Any:
-    """A `convert.coverage.CoverageReport` for an ExportedProgram (decomposed first when it is
+    """A `torchready.convert.coverage.CoverageReport` for an ExportedProgram (decomposed first when it is
     still the TRAINING dialect torch 2.13 exports by default, as coremltools only takes ATEN).
 
     Counted as supported: coremltools' converters, torchready's composite ops, and the
-    export-frontend converters (`convert.coreml.export_ops`) the export conversion registers,
+    export-frontend converters (`torchready.convert.coreml.export_ops`) the export conversion registers,
     registered here for the same duration."""
-    from convert.coreml.export_ops import registered
+    from torchready.convert.coreml.export_ops import registered
 
     with registered():
         return _check_export_op_coverage(exported_program)
 
 
 def _check_export_op_coverage(exported_program: Any) -> Any:
-    from convert.composite_ops import register_composite_ops
-    from convert.coverage import (TORCHREADY_PACKAGE, CoverageReport, OpUse,
+    from torchready.convert.composite_ops import register_composite_ops
+    from torchready.convert.coverage import (TORCHREADY_PACKAGE, CoverageReport, OpUse,
                                   unsupported_op_diagnostics)
     from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
     from coremltools.converters.mil.frontend.torch.utils import sanitize_op_kind
@@ -566,7 +566,7 @@ def _check_export_op_coverage(exported_program: Any) -> Any:
                 use.lines.append(where)
         else:
             # only library frames (transformers' code): its innermost line, as
-            # convert.coverage does for TorchScript
+            # torchready.convert.coverage does for TorchScript
             library = _innermost_file_frame(stack)
             if library is not None and library not in use.library_lines:
                 use.library_lines.append(library)

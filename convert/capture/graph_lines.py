@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.source_lines import iter_nodes, node_source
+from torchready.convert.source_lines import iter_nodes, node_source
 
 # Nodes that carry a size through the graph: a line with them still follows the input's shape.
 SIZE_KINDS = {"aten::size", "prim::NumToTensor", "aten::Int", "aten::Float",

@@ -16,16 +16,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.capture.graph_lines import index_graph_lines
-from convert.capture.probes import outputs_match, run
-from convert.capture.result import Captured
-from convert.capture.script import checked_against_eager, script_failure
-from convert.capture.scripting import freeze, script
-from convert.capture.trace import trace_once
-from convert.capture.tracer_warnings import warning_diagnostics
-from convert.python_source import function_node, line_reads_shape, own_statements
-from convert.source_lines import is_user_file
-from lint.types import Diagnostic, Severity, UsageError
+from torchready.convert.capture.graph_lines import index_graph_lines
+from torchready.convert.capture.probes import outputs_match, run
+from torchready.convert.capture.result import Captured
+from torchready.convert.capture.script import checked_against_eager, script_failure
+from torchready.convert.capture.scripting import freeze, script
+from torchready.convert.capture.trace import trace_once
+from torchready.convert.capture.tracer_warnings import warning_diagnostics
+from torchready.convert.python_source import function_node, line_reads_shape, own_statements
+from torchready.convert.source_lines import is_user_file
+from torchready.lint.types import Diagnostic, Severity, UsageError
 
 # Warnings that make a submodule's trace unfaithful.
 _DISQUALIFYING = {"TR103", "TR104", "TR105", "TR106"}
@@ -160,9 +160,9 @@ def try_trace(path: str, module: Any, call: CallRecord | None, forced: bool) -> 
 
 
 def _flattening_wrapper(module: Any, call: CallRecord) -> Any:
-    from convert.outputs import describe_structure
-    from convert.prepare import forward_parameter_names
-    from convert.wrapper import build_wrapper
+    from torchready.convert.outputs import describe_structure
+    from torchready.convert.prepare import forward_parameter_names
+    from torchready.convert.wrapper import build_wrapper
 
     names = forward_parameter_names(module)[:len(call.args)]
     names += [f"input_{index}" for index in range(len(names), len(call.args))]

@@ -42,7 +42,7 @@ class RecordedWarning:
 def recording_warnings() -> Iterator[list[RecordedWarning]]:
     import torch
 
-    from convert.capture.value_origin import find_frame, origin_at
+    from torchready.convert.capture.value_origin import find_frame, origin_at
 
     records: list[RecordedWarning] = []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lint.types import Diagnostic
+from torchready.lint.types import Diagnostic
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from convert.capture.probes import outputs_match, run_raw, value_probe
-from convert.capture.result import Captured, Check
-from convert.capture.script_errors import primary_location, script_error_diagnostics
-from convert.capture.scripting import freeze, script
-from convert.capture.trace import compare_on
-from convert.coreml.errors import first_line
-from convert.python_source import display_path
+from torchready.convert.capture.probes import outputs_match, run_raw, value_probe
+from torchready.convert.capture.result import Captured, Check
+from torchready.convert.capture.script_errors import primary_location, script_error_diagnostics
+from torchready.convert.capture.scripting import freeze, script
+from torchready.convert.capture.trace import compare_on
+from torchready.convert.coreml.errors import first_line
+from torchready.convert.python_source import display_path
 
 
 def script_failure(error: BaseException, started: float, mode: str = "script",

@@ -30,10 +30,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from convert.findings import finding
-from convert.python_source import Span, expressions_at, line_text, snap_to_node
-from convert.source_lines import is_user_file
-from lint.types import Diagnostic, Severity
+from torchready.convert.findings import finding
+from torchready.convert.python_source import Span, expressions_at, line_text, snap_to_node
+from torchready.convert.source_lines import is_user_file
+from torchready.lint.types import Diagnostic, Severity
 
 _LOCATION = re.compile(r'^\s*File "(?P<path>[^"]+)", line (?P<line>\d+)', re.MULTILINE)
 _UNDERLINE = re.compile(r"^(?P<indent>\s*)(?P<marks>~+)")
@@ -227,7 +227,7 @@ def _tr203_message(text: str, location: ScriptLocation | None) -> tuple[str, dic
 def _unannotated_defaults(root: Any) -> list[tuple[str, ast.arg, Any]]:
     """(file, parameter, class) for forward parameters of the user's modules that have a
     non-tensor default (`mask=None`, `n=2`) and no annotation."""
-    from convert.python_source import function_node
+    from torchready.convert.python_source import function_node
 
     found = []
     seen: set[type] = set()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert.capture.recording import recording_warnings
+from torchready.convert.capture.recording import recording_warnings
 
 
 def script(module: Any) -> tuple[Any, BaseException | None]:

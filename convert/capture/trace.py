@@ -16,16 +16,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.capture.graph_lines import LineFacts, changed_lines, index_graph_lines
-from convert.capture.probes import Probe, outputs_match, run, shape_probe, value_probe
-from convert.capture.recording import RecordedWarning, recording_warnings
-from convert.capture.result import Captured, Check
-from convert.capture.tracer_warnings import ProbeTrace, warning_diagnostics
-from convert.findings import finding
-from convert.python_source import display_path
-from convert.source_lines import (first_user_frame, frames_of_range, iter_nodes,
+from torchready.convert.capture.graph_lines import LineFacts, changed_lines, index_graph_lines
+from torchready.convert.capture.probes import Probe, outputs_match, run, shape_probe, value_probe
+from torchready.convert.capture.recording import RecordedWarning, recording_warnings
+from torchready.convert.capture.result import Captured, Check
+from torchready.convert.capture.tracer_warnings import ProbeTrace, warning_diagnostics
+from torchready.convert.findings import finding
+from torchready.convert.python_source import display_path
+from torchready.convert.source_lines import (first_user_frame, frames_of_range, iter_nodes,
                                   user_frame_of_exception, user_line_of_node)
-from lint.types import Diagnostic
+from torchready.lint.types import Diagnostic
 
 # Trace failures whose cause is the output structure (prepare's wrapper normally prevents them).
 _OUTPUT_ERRORS = ("at the output of the tracer", "Only tensors", "Tracer cannot infer type")
@@ -70,7 +70,7 @@ class TraceAnalysis:
 
 
 def trace_failure(error: BaseException, started: float, mode: str = "trace") -> Captured:
-    from convert.coreml.errors import first_line
+    from torchready.convert.coreml.errors import first_line
 
     where = user_frame_of_exception(error)
     first = first_line(error)
@@ -109,8 +109,8 @@ def _as_tuple(value: Any) -> tuple:
 
 def _nondeterminism_diagnostics(prepared: Any, lines: list[tuple[str, int]]) -> list[Diagnostic]:
     """TR106 when the eager model answers the same input twice differently."""
-    from convert.python_source import definition_line
-    from convert.source_lines import is_user_file
+    from torchready.convert.python_source import definition_line
+    from torchready.convert.source_lines import is_user_file
 
     places = lines
     if not places:
@@ -129,7 +129,7 @@ def _library_shape_findings_as_warnings(diagnostics: list[Diagnostic]) -> list[D
     a fixed-shape model and is not the user's to edit: a warning, not an error."""
     from dataclasses import replace
 
-    from lint.types import Severity
+    from torchready.lint.types import Severity
 
     return [replace(d, severity=Severity.WARNING)
             if d.details.get("library") and d.details.get("depends_on") == "shape"

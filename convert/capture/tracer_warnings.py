@@ -25,14 +25,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.capture.graph_lines import LineFacts
-from convert.capture.probes import Probe
-from convert.capture.recording import RecordedWarning
-from convert.findings import finding
-from convert.python_source import (Span, call_name, expressions_at, line_reads_shape, line_span,
+from torchready.convert.capture.graph_lines import LineFacts
+from torchready.convert.capture.probes import Probe
+from torchready.convert.capture.recording import RecordedWarning
+from torchready.convert.findings import finding
+from torchready.convert.python_source import (Span, call_name, expressions_at, line_reads_shape, line_span,
                                    narrow_span, node_span, span_text)
-from convert.source_lines import is_user_file, user_frame_of_stack
-from lint.types import Diagnostic, Severity
+from torchready.convert.source_lines import is_user_file, user_frame_of_stack
+from torchready.lint.types import Diagnostic, Severity
 
 _BOOLEAN = re.compile(r"Converting a tensor to a Python boolean")
 _CONVERSION = re.compile(r"Converting a tensor to a (Python (float|integer|number|index|complex|"
@@ -98,7 +98,7 @@ def warning_location(record: RecordedWarning) -> tuple[str, int, bool]:
     if is_user_file(record.filename):
         return record.filename, record.lineno, True
     # Only frames inside the traced call count: the code that called torch.jit.trace (a test, a
-    # notebook cell calling convert.to_coreml) is the user's too, but not where the model is.
+    # notebook cell calling torchready.to_coreml) is the user's too, but not where the model is.
     stack = list(record.stack)
     entries = [i for i, frame in enumerate(stack)
                if frame.filename.replace("\\", "/").endswith("torch/jit/_trace.py")]

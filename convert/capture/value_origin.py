@@ -28,7 +28,7 @@ import builtins
 from types import FrameType
 from typing import Any
 
-from convert.python_source import call_name, expressions_at
+from torchready.convert.python_source import call_name, expressions_at
 
 SIZE_KINDS = {"aten::size", "aten::dim", "aten::numel", "aten::sym_size", "aten::len"}
 PARAMETER_KINDS = {"prim::TracedAttr", "prim::GetAttr"}

@@ -97,7 +97,7 @@ _applied_stack: list[list[str]] = []
 
 
 def _registry() -> Any:
-    from convert.coreml.quiet import import_coremltools
+    from torchready.convert.coreml.quiet import import_coremltools
 
     import_coremltools()
     from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY

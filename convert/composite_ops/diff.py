@@ -79,7 +79,7 @@ def example() -> Any:
     import numpy as np
     import torch
 
-    from convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops import CompositeExample
 
     class PackedSequenceBoundaries(torch.nn.Module):
         def forward(self, position_ids):

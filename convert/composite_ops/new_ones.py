@@ -55,7 +55,7 @@ def example() -> Any:
     import numpy as np
     import torch
 
-    from convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops import CompositeExample
 
     class MaskedSelect(torch.nn.Module):
         def forward(self, x):

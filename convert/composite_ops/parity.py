@@ -7,7 +7,7 @@ Two independent oracles, each compared with eager PyTorch on the op's example mo
   their own numpy `value_inference` (the semantics coremltools documents for those ops) and leaves
   the result as one const in the final program. We read that const back.
 * "milrt": the example, with real (flexible) inputs, converted at fp32 and executed by torchready's
-  MIL reference runtime (`convert.milrt`), when that runtime supports every op in the program.
+  MIL reference runtime (`torchready.convert.milrt`), when that runtime supports every op in the program.
 
 A lowering that gets the semantics wrong (an off-by-one slice, a wrong dtype, a reversed
 subtraction) fails both.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from convert.composite_ops import CompositeOp
+from torchready.convert.composite_ops import CompositeOp
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,8 @@ def _value_inference_check(op: CompositeOp, atol: float) -> ParityCheck:
     import numpy as np
     import torch
 
-    from convert.coreml.quiet import import_coremltools, recording
-    from convert.composite_ops import register_composite_ops
+    from torchready.convert.coreml.quiet import import_coremltools, recording
+    from torchready.convert.composite_ops import register_composite_ops
 
     ct = import_coremltools()
     register_composite_ops()
@@ -112,14 +112,14 @@ def _value_inference_check(op: CompositeOp, atol: float) -> ParityCheck:
 def _milrt_check(op: CompositeOp, atol: float) -> ParityCheck | None:
     """None when the reference runtime is not available (yet) in this tree."""
     try:
-        from convert.milrt.loader import load_program
+        from torchready.convert.milrt.loader import load_program
     except ImportError:
         return None
     import numpy as np
     import torch
 
-    from convert.coreml.quiet import import_coremltools, recording
-    from convert.composite_ops import register_composite_ops
+    from torchready.convert.coreml.quiet import import_coremltools, recording
+    from torchready.convert.composite_ops import register_composite_ops
 
     ct = import_coremltools()
     register_composite_ops()

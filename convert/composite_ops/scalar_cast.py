@@ -60,7 +60,7 @@ def example() -> Any:
     import numpy as np
     import torch
 
-    from convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops import CompositeExample
 
     class PositionSlice(torch.nn.Module):
         def __init__(self):

@@ -88,7 +88,7 @@ def example() -> Any:
     import torch
     import torch.nn.functional as F
 
-    from convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops import CompositeExample
 
     class GroupedQueryAttention(torch.nn.Module):
         def forward(self, query, key, value):

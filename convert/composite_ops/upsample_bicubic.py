@@ -28,7 +28,7 @@ def lower(context: Any, node: Any) -> None:
     import torch
     from coremltools.converters.mil.frontend.torch.utils import sanitize_op_kind
 
-    from convert.composite_ops._separable import parse_resize, resample
+    from torchready.convert.composite_ops._separable import parse_resize, resample
 
     x, output_size, align_corners, scales = parse_resize(context, node)
     antialias = sanitize_op_kind(node.kind).startswith("_")
@@ -42,7 +42,7 @@ def resampling_matrix(size: int, out_size: int, align_corners: bool, scale: floa
     """The matrix this lowering applies along `axis` (for the tests)."""
     import torch
 
-    from convert.composite_ops._separable import resampling_matrix as matrix
+    from torchready.convert.composite_ops._separable import resampling_matrix as matrix
 
     aten_op = torch.ops.aten._upsample_bicubic2d_aa if antialias \
         else torch.ops.aten.upsample_bicubic2d
@@ -56,7 +56,7 @@ def example() -> Any:
     import torch
     import torch.nn.functional as F
 
-    from convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops import CompositeExample
 
     class Resizes(torch.nn.Module):
         def __init__(self):

@@ -30,7 +30,7 @@ def lower(context: Any, node: Any) -> bool:
     from coremltools.converters.mil.frontend.torch.ops import upsample_bilinear2d as upstream
     from coremltools.converters.mil.mil.types.symbolic import any_symbolic
 
-    from convert.composite_ops._separable import parse_resize, resample
+    from torchready.convert.composite_ops._separable import parse_resize, resample
 
     x = context[node.inputs[0]]
     if x.rank != 4 or any_symbolic(x.shape[-2:]):
@@ -52,7 +52,7 @@ def example() -> Any:
     import torch
     import torch.nn.functional as F
 
-    from convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops import CompositeExample
 
     class Thumbnail(torch.nn.Module):
         def forward(self, image):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert.coreml.conversion import Conversion, CoreMLOptions
-from convert.coreml.quiet import ProgressCallback
+from torchready.convert.coreml.conversion import Conversion, CoreMLOptions
+from torchready.convert.coreml.quiet import ProgressCallback
 
 
 def convert_captured(captured: Any, prepared: Any, options: CoreMLOptions, *,
@@ -30,9 +30,9 @@ def convert_captured(captured: Any, prepared: Any, options: CoreMLOptions, *,
     )
     program = getattr(captured, "exported_program", None)
     if program is not None:
-        from convert.coreml.export_conversion import convert_exported_program
+        from torchready.convert.coreml.export_conversion import convert_exported_program
 
         return convert_exported_program(program, **declarations)
-    from convert.coreml.conversion import convert_script_module
+    from torchready.convert.coreml.conversion import convert_script_module
 
     return convert_script_module(captured.module, root=prepared.module, **declarations)

@@ -4,7 +4,7 @@ Everything coremltools would otherwise decide implicitly is decided here and rec
 declarations (`inputs.plan_inputs`), explicit output names (so an output can never collide with an
 input, and never be called 'var_1234'), the deployment target and compute precision. Composite ops
 are registered before `ct.convert`, and the ones coremltools actually called are recorded. Right
-before `ct.convert`, torchready's TorchScript graph passes (`convert.graph_passes`) rewrite graph
+before `ct.convert`, torchready's TorchScript graph passes (`torchready.convert.graph_passes`) rewrite graph
 patterns coremltools cannot see through into equivalent ones, and the passes that changed
 something are recorded too. coremltools' logging, warnings and progress bars are captured
 (`quiet.recording`); when it fails, the failure becomes one diagnostic at the user's source line
@@ -20,11 +20,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.coreml.errors import FailedNode, conversion_diagnostic, first_line
-from convert.coreml.inputs import InputPlan, coreml_input_types, plan_inputs
-from convert.coreml.quiet import ConverterLog, ProgressCallback, import_coremltools, recording
-from convert.coreml.torch_graph import GraphIndex, capturing_converted_graph
-from lint.types import Diagnostic, UsageError
+from torchready.convert.coreml.errors import FailedNode, conversion_diagnostic, first_line
+from torchready.convert.coreml.inputs import InputPlan, coreml_input_types, plan_inputs
+from torchready.convert.coreml.quiet import ConverterLog, ProgressCallback, import_coremltools, recording
+from torchready.convert.coreml.torch_graph import GraphIndex, capturing_converted_graph
+from torchready.lint.types import Diagnostic, UsageError
 
 PRECISIONS = {"fp16": "FLOAT16", "float16": "FLOAT16", "fp32": "FLOAT32", "float32": "FLOAT32"}
 
@@ -62,7 +62,7 @@ class Conversion:
     log: ConverterLog = field(default_factory=ConverterLog)
     graph_index: GraphIndex = field(default_factory=GraphIndex)
     composite_ops_applied: list[str] = field(default_factory=list)
-    graph_passes_applied: list[str] = field(default_factory=list)  # convert.graph_passes names
+    graph_passes_applied: list[str] = field(default_factory=list)  # torchready.convert.graph_passes names
     failed_node: FailedNode | None = None
     error: str | None = None  # first line of coremltools' message on failure
     notes: list[str] = field(default_factory=list)
@@ -116,7 +116,7 @@ def plan_conversion(
     """What both frontends (TorchScript and torch.export) declare to `ct.convert`: the input
     plans, output names that never collide with inputs, target and precision.
     Returns (coremltools, an empty Conversion to fill, the ct.convert keyword arguments)."""
-    from convert.composite_ops import register_composite_ops
+    from torchready.convert.composite_ops import register_composite_ops
 
     options = options or CoreMLOptions()
     ct = import_coremltools()
@@ -169,8 +169,8 @@ def convert_script_module(
     Raises UsageError for declarations that cannot work (unknown input in `flexible`, an example
     outside its range, ...); conversion failures are returned as diagnostics, not raised.
     """
-    from convert.composite_ops import recording_applied
-    from convert.graph_passes import run_graph_passes
+    from torchready.convert.composite_ops import recording_applied
+    from torchready.convert.graph_passes import run_graph_passes
 
     ct, conversion, arguments = plan_conversion(
         input_names=input_names, example_inputs=example_inputs, output_names=output_names,

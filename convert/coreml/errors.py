@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from convert.coreml.quiet import ConverterLog
-from convert.python_source import line_span
-from convert.coreml.torch_graph import GraphIndex, locate_nearest
-from lint.types import Diagnostic, Severity
+from torchready.convert.coreml.quiet import ConverterLog
+from torchready.convert.python_source import line_span
+from torchready.convert.coreml.torch_graph import GraphIndex, locate_nearest
+from torchready.lint.types import Diagnostic, Severity
 
 UNSUPPORTED_OP = ("TR301", "coreml-unsupported-op")
 CONVERSION_FAILED = ("TR303", "coreml-conversion-failed")

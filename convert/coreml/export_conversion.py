@@ -18,13 +18,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from convert.coreml.conversion import Conversion, CoreMLOptions, first_line, plan_conversion
-from convert.coreml.fx_graph import FxGraphIndex, kind_of, locate_fx
-from convert.coreml.quiet import ProgressCallback, recording
-from convert.coreml.errors import CONVERSION_FAILED, CONVERTING, GRAPH_PASS, NOT_IMPLEMENTED
-from convert.findings import finding
-from convert.python_source import line_span
-from lint.types import Diagnostic, Severity
+from torchready.convert.coreml.conversion import Conversion, CoreMLOptions, first_line, plan_conversion
+from torchready.convert.coreml.fx_graph import FxGraphIndex, kind_of, locate_fx
+from torchready.convert.coreml.quiet import ProgressCallback, recording
+from torchready.convert.coreml.errors import CONVERSION_FAILED, CONVERTING, GRAPH_PASS, NOT_IMPLEMENTED
+from torchready.convert.findings import finding
+from torchready.convert.python_source import line_span
+from torchready.lint.types import Diagnostic, Severity
 
 _UNSUPPORTED_NODE = re.compile(r"Unsupported fx node (?P<name>\S+), kind (?P<kind>\S+)")
 _NOISE = (
@@ -52,8 +52,8 @@ def convert_exported_program(
     progress: ProgressCallback | None = None,
 ) -> Conversion:
     """Convert a decomposed ExportedProgram; failures are returned as diagnostics."""
-    from convert.composite_ops import recording_applied
-    from convert.coreml import export_ops
+    from torchready.convert.composite_ops import recording_applied
+    from torchready.convert.coreml import export_ops
 
     ct, conversion, arguments = plan_conversion(
         input_names=input_names, example_inputs=example_inputs, output_names=output_names,

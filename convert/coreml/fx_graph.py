@@ -66,8 +66,8 @@ def frames_of_stack_trace(text: str | None) -> list[tuple[str, int]]:
 def locate_fx(node: Any) -> dict[str, Any] | None:
     """{"path", "line"[, "origin"]} for an fx node: the innermost frame in the user's files, and
     the innermost frame overall when that differs (the library line that emitted the op)."""
-    from convert.coreml.torch_graph import display_path
-    from convert.source_lines import is_user_file
+    from torchready.convert.coreml.torch_graph import display_path
+    from torchready.convert.source_lines import is_user_file
 
     frames = frames_of_stack_trace(node.meta.get("stack_trace"))
     if not frames:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lint.types import UsageError
+from torchready.lint.types import UsageError
 
 IMAGE_SCALE = 1.0 / 255.0
 
@@ -185,7 +185,7 @@ def coreml_input_types(plans: Sequence[InputPlan]) -> list[Any]:
     """The `inputs=` argument of `ct.convert`."""
     import numpy as np
 
-    from convert.coreml.quiet import import_coremltools
+    from torchready.convert.coreml.quiet import import_coremltools
 
     ct = import_coremltools()
     numpy_dtypes = {"fp32": np.float32, "fp16": np.float16, "int32": np.int32, "bool": bool}

@@ -94,11 +94,11 @@ def display_path(path: str) -> str:
 def locate(node: Any, root: Any = None) -> dict[str, Any] | None:
     """{"path", "line"[, "origin": {"path", "line"}]} for a TorchScript node, or None.
 
-    "path"/"line" is the user's line (`convert.source_lines`); "origin" is the innermost frame
+    "path"/"line" is the user's line (`torchready.convert.source_lines`); "origin" is the innermost frame
     when it differs, typically the library line that emitted the op (transformers' masking code
     for GPT-2's `aten::diff`). With no user frame at all, "path"/"line" is the library line.
     """
-    from convert.source_lines import node_source
+    from torchready.convert.source_lines import node_source
 
     source = node_source(node, root)
     if source is None:

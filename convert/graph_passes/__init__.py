@@ -124,7 +124,7 @@ def apply_graph_passes(graph: Any, skip: tuple[str, ...] = ()) -> PassRun:
             rewrites = graph_pass.apply(graph)
             torch._C._jit_pass_lint(graph)
         except Exception as error:  # a torchready bug must not hide coremltools' own verdict
-            from convert.coreml.errors import first_line
+            from torchready.convert.coreml.errors import first_line
 
             run.failed.append(f"{graph_pass.name}: {type(error).__name__}: {first_line(error)}")
             continue

@@ -65,8 +65,8 @@ def _function_name(node: Any) -> str:
 
 def _called_at(node: Any) -> str:
     """` (path:line)` of the `.apply(...)` call: the first recorded frame outside torch."""
-    from convert.coreml.torch_graph import display_path
-    from convert.source_lines import frames_of_node
+    from torchready.convert.coreml.torch_graph import display_path
+    from torchready.convert.source_lines import frames_of_node
 
     for path, line in frames_of_node(node):
         normalised = path.replace("\\", "/")

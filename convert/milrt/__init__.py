@@ -1,6 +1,6 @@
 """torchready's MIL reference runtime: execute a converted model's final ML program on CPU.
 
-    from convert.milrt import load_program
+    from torchready.convert.milrt import load_program
     program = load_program("model.mlpackage")          # or an in-memory ct.models.MLModel
     result = program.run({"x": x}, keep="all")         # outputs, intermediates, per-op records
 
@@ -13,23 +13,23 @@ up where they would on device; `while_loop`, `cond` and list ops run nested bloc
 What a run proves: the shipped program, under MIL semantics as documented by coremltools' op
 definitions, computes these values. What it cannot prove: that Apple's runtime does. Core ML
 may fuse ops, pick different algorithms or accumulation precision, and GPU / Neural Engine
-numerics are not emulated at all; on macOS, `convert.milrt.coreml_predict` runs the real
+numerics are not emulated at all; on macOS, `torchready.convert.milrt.coreml_predict` runs the real
 Core ML runtime on the same feeds so both can be compared.
 """
 
-from convert.milrt import kernels as _kernels  # noqa: F401  (registers every kernel)
-from convert.milrt.errors import (
+from torchready.convert.milrt import kernels as _kernels  # noqa: F401  (registers every kernel)
+from torchready.convert.milrt.errors import (
     InvalidFeedError,
     LoopLimitError,
     NotAnMLProgramError,
     ReferenceRuntimeError,
     UnsupportedOpError,
 )
-from convert.milrt.io_contract import InputSpec
-from convert.milrt.loader import load_program
-from convert.milrt.program import ReferenceProgram
-from convert.milrt.records import OpRecord, RunResult, ValueStats
-from convert.milrt.registry import SUPPORTED_OPS, supported_ops_by_family
+from torchready.convert.milrt.io_contract import InputSpec
+from torchready.convert.milrt.loader import load_program
+from torchready.convert.milrt.program import ReferenceProgram
+from torchready.convert.milrt.records import OpRecord, RunResult, ValueStats
+from torchready.convert.milrt.registry import SUPPORTED_OPS, supported_ops_by_family
 
 __all__ = [
     "SUPPORTED_OPS",

@@ -8,7 +8,7 @@ else is a `ReferenceRuntimeError` that names the op and where it sits in the pro
 
 from __future__ import annotations
 
-from lint.types import UsageError
+from torchready.lint.types import UsageError
 
 
 class ReferenceRuntimeError(RuntimeError):

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from convert.milrt.dtypes import to_numpy
-from convert.milrt.errors import ReferenceRuntimeError
-from convert.milrt.plan import BlockPlan, Step, tensor_attribute
-from convert.milrt.records import OpRecord, value_stats
+from torchready.convert.milrt.dtypes import to_numpy
+from torchready.convert.milrt.errors import ReferenceRuntimeError
+from torchready.convert.milrt.plan import BlockPlan, Step, tensor_attribute
+from torchready.convert.milrt.records import OpRecord, value_stats
 
 OpCallback = Callable[[OpRecord, dict[str, Any]], None]
 

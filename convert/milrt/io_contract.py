@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convert.milrt.errors import InvalidFeedError
+from torchready.convert.milrt.errors import InvalidFeedError
 
 _COLOR_SPACES = {10: "GRAYSCALE", 20: "RGB", 30: "BGR", 40: "GRAYSCALE_FLOAT16"}
 _ARRAY_DTYPES = {65568: "fp32", 65552: "fp16", 65600: "fp64", 131104: "int32", 131080: "int8"}
@@ -96,7 +96,7 @@ def _describe_range(lower: int, upper: int | None) -> str:
 
 def read_input_specs(spec, function_inputs: Mapping[str, object]) -> dict[str, InputSpec]:
     """InputSpecs in description order; `function_inputs` maps names to the MIL input Vars."""
-    from convert.milrt.dtypes import mil_dtype_name
+    from torchready.convert.milrt.dtypes import mil_dtype_name
 
     specs: dict[str, InputSpec] = {}
     for feature in spec.description.input:

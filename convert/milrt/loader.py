@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from convert.milrt.errors import NotAnMLProgramError
-from convert.milrt.program import ReferenceProgram
-from lint.types import UsageError
+from torchready.convert.milrt.errors import NotAnMLProgramError
+from torchready.convert.milrt.program import ReferenceProgram
+from torchready.lint.types import UsageError
 
 
 def load_program(source, function_name: str | None = None) -> ReferenceProgram:

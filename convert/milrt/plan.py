@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from convert.milrt.dtypes import STORAGE_DTYPE, mil_dtype_name, to_storage
-from convert.milrt.errors import ReferenceRuntimeError, UnsupportedOpError
-from convert.milrt.registry import KERNELS, LOAD_TIME_OPS
+from torchready.convert.milrt.dtypes import STORAGE_DTYPE, mil_dtype_name, to_storage
+from torchready.convert.milrt.errors import ReferenceRuntimeError, UnsupportedOpError
+from torchready.convert.milrt.registry import KERNELS, LOAD_TIME_OPS
 
 _BLOCK_LABELS = {"while_loop": ("cond", "body"), "cond": ("true", "false")}
 

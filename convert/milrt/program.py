@@ -8,12 +8,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from convert.milrt.dtypes import mil_dtype_name, to_numpy, to_storage
-from convert.milrt.errors import InvalidFeedError
-from convert.milrt.executor import Execution, OpCallback
-from convert.milrt.io_contract import InputSpec, read_input_specs, validate_feeds
-from convert.milrt.plan import BlockPlan, Planner, UnsupportedOp
-from convert.milrt.records import RunResult
+from torchready.convert.milrt.dtypes import mil_dtype_name, to_numpy, to_storage
+from torchready.convert.milrt.errors import InvalidFeedError
+from torchready.convert.milrt.executor import Execution, OpCallback
+from torchready.convert.milrt.io_contract import InputSpec, read_input_specs, validate_feeds
+from torchready.convert.milrt.plan import BlockPlan, Planner, UnsupportedOp
+from torchready.convert.milrt.records import RunResult
 
 PRECISIONS = ("fp16_storage", "fp32")
 DEFAULT_MAX_LOOP_ITERATIONS = 100_000
@@ -36,7 +36,7 @@ class ReferenceProgram:
     definitions, with every fp16-typed value rounded to fp16 where the program stores it.
     What it cannot prove: that Apple's runtime computes the same. Device kernels may fuse ops,
     accumulate in other precisions or order, and GPU / Neural Engine numerics are not emulated;
-    compare with `convert.milrt.coreml_predict` on macOS to close that gap.
+    compare with `torchready.convert.milrt.coreml_predict` on macOS to close that gap.
     """
 
     def __init__(self, program, spec, function_name: str = "main", source: str = "<in-memory>"):

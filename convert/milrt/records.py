@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from convert.milrt.dtypes import FP16_OVERFLOW_THRESHOLD
+from torchready.convert.milrt.dtypes import FP16_OVERFLOW_THRESHOLD
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.parity.feeds import ParityCase, build_cases, describe_inputs
-from convert.parity.histogram import ErrorHistogram
-from convert.parity.metrics import compare_arrays
-from convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison, ParityReport,
+from torchready.convert.parity.feeds import ParityCase, build_cases, describe_inputs
+from torchready.convert.parity.histogram import ErrorHistogram
+from torchready.convert.parity.metrics import compare_arrays
+from torchready.convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison, ParityReport,
                                    Recheck, summarise)
-from convert.parity.thresholds import FAIL, Thresholds, judge, worst
+from torchready.convert.parity.thresholds import FAIL, Thresholds, judge, worst
 
 # reconvert(precision) -> (mlmodel, sourcemap, torchscript graph coremltools converted)
 Reconvert = Callable[[str], tuple[Any, Any, Any]]
@@ -55,8 +55,8 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
                  graph: Any = None, reconvert: Reconvert | None = None,
                  options: ParityOptions | None = None) -> ParityReport:
     """Compare eager PyTorch with the TorchScript module and the converted model."""
-    from convert.milrt import load_program
-    from convert.parity.class_axis import class_axes
+    from torchready.convert.milrt import load_program
+    from torchready.convert.parity.class_axis import class_axes
 
     options = options or ParityOptions()
     started = time.perf_counter()
@@ -148,9 +148,9 @@ def _explain(report: ParityReport, prepared: Any, captured_module: Any, program:
 
 def _localise(program: Any, sourcemap: Any, graph: Any, captured_module: Any, case: ParityCase,
               thresholds: Thresholds, precision: str) -> tuple[Any, str]:
-    from convert.parity.fx_values import FxGraphValues, is_exported_program
-    from convert.parity.localise import localise
-    from convert.parity.torch_values import GraphValues
+    from torchready.convert.parity.fx_values import FxGraphValues, is_exported_program
+    from torchready.convert.parity.localise import localise
+    from torchready.convert.parity.torch_values import GraphValues
 
     try:
         # graph: the TorchScript graph coremltools converted, or the ExportedProgram (export).
@@ -165,7 +165,7 @@ def _localise(program: Any, sourcemap: Any, graph: Any, captured_module: Any, ca
 def _recheck(prepared: Any, captured_module: Any, cases: list[ParityCase], reconvert: Reconvert,
              options: ParityOptions, output_names: Sequence[str], axes: dict,
              failing_case: ParityCase) -> Recheck:
-    from convert.milrt import load_program
+    from torchready.convert.milrt import load_program
 
     try:
         mlmodel, sourcemap, graph = reconvert("fp32")
@@ -212,7 +212,7 @@ def _eager(prepared: Any, inputs: tuple) -> tuple[list | None, str | None]:
 
 
 def _torch_outputs(module: Any, inputs: tuple) -> tuple[list | None, str | None]:
-    from convert.capture.probes import run
+    from torchready.convert.capture.probes import run
 
     output, error = run(module, inputs)
     if error is not None:
@@ -225,7 +225,7 @@ def _reference_outputs(program: Any, case: ParityCase, output_names: Sequence[st
     try:
         outputs = program.run(case.coreml_feeds).outputs
     except Exception as error:  # a runtime error names the op; keep it as the failure
-        from convert.coreml.errors import first_line
+        from torchready.convert.coreml.errors import first_line
 
         return None, f"{type(error).__name__}: {first_line(error)}"
     return [outputs[name] for name in output_names], None
@@ -233,7 +233,7 @@ def _reference_outputs(program: Any, case: ParityCase, output_names: Sequence[st
 
 def _device_outputs(mlmodel: Any, case: ParityCase, output_names: Sequence[str]
                     ) -> tuple[list | None, str | None]:
-    from convert.parity.device import device_outputs
+    from torchready.convert.parity.device import device_outputs
 
     try:
         return device_outputs(mlmodel, case.coreml_feeds, output_names), None
@@ -242,7 +242,7 @@ def _device_outputs(mlmodel: Any, case: ParityCase, output_names: Sequence[str]
 
 
 def _device_available() -> bool:
-    from convert.parity.device import available
+    from torchready.convert.parity.device import available
 
     try:
         return available()

@@ -149,7 +149,7 @@ def build_cases(prepared: Any, infos: Sequence[InputInfo], random_inputs: int = 
 def flexible_shapes(prepared: Any) -> list[tuple[int, ...]] | None:
     """Input shapes with every flexible dimension moved to another size in its range (or the
     first other enumerated shape); None when nothing is flexible."""
-    from convert.capture.probes import grown_size
+    from torchready.convert.capture.probes import grown_size
 
     shapes = [tuple(int(s) for s in tensor.shape) for tensor in prepared.example_inputs]
     changed = False

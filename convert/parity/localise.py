@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.parity.metrics import OutputMetrics, allclose_violations, compare_arrays
-from convert.parity.thresholds import Thresholds
+from torchready.convert.parity.metrics import OutputMetrics, allclose_violations, compare_arrays
+from torchready.convert.parity.thresholds import Thresholds
 
 # MIL ops whose documented semantics differ from PyTorch's on purpose (research notes §9.8).
 OP_HINTS = {
@@ -133,7 +133,7 @@ def localise(program: Any, sourcemap: Mapping[str, Any] | None, values: Any,
     """
     import numpy as np
 
-    from convert.parity.alignment import align, layouts
+    from torchready.convert.parity.alignment import align, layouts
 
     mil_run = program.run(case.coreml_feeds, keep="all", precision="fp16_storage")
     torch_values = values.run(captured_module, case.torch_inputs)

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from convert.parity.metrics import OutputMetrics, json_float
-from convert.parity.thresholds import FAIL, PASS, WARN, MetricCheck, Thresholds, worst
+from torchready.convert.parity.metrics import OutputMetrics, json_float
+from torchready.convert.parity.thresholds import FAIL, PASS, WARN, MetricCheck, Thresholds, worst
 
 TORCHSCRIPT = "torchscript"
 REFERENCE = "coreml"  # the converted model on the MIL reference runtime
@@ -27,7 +27,7 @@ class Comparison:
     output: str
     metrics: OutputMetrics
     checks: tuple[MetricCheck, ...]
-    # Distribution of |candidate - reference| (convert.parity.histogram); None: shapes differ.
+    # Distribution of |candidate - reference| (torchready.convert.parity.histogram); None: shapes differ.
     error_histogram: Any = None
 
     @property

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lint.types import Diagnostic, Severity
+from torchready.lint.types import Diagnostic, Severity
 
 _FIX_HINTS = {
     "TR102": "Keep the arithmetic on the size itself (`size ** 0.5` instead of "
@@ -98,7 +98,7 @@ def default_dimensions(tensor: Any, is_image: bool = False) -> list[tuple[int, s
 
 
 def probe_targets(prepared: Any, include_defaults: bool = True) -> list[ProbeTarget]:
-    from convert.capture.probes import grown_size
+    from torchready.convert.capture.probes import grown_size
 
     targets: dict[tuple[int, int], ProbeTarget] = {}
     for index, (name, tensor) in enumerate(zip(prepared.input_names, prepared.example_inputs)):
@@ -134,7 +134,7 @@ def probe_shapes(prepared: Any, captured_module: Any, *, mode: str = "trace",
     `existing` are diagnostics already found (capture's TracerWarning analysis): a probe finding
     at the same line and code replaces it and keeps the higher severity.
     """
-    from convert.capture.probes import dimension_probe, outputs_match, run_raw
+    from torchready.convert.capture.probes import dimension_probe, outputs_match, run_raw
 
     started = time.perf_counter()
     report = ShapeProbeReport()
@@ -242,7 +242,7 @@ class _Localiser:
             return [(self.prepared.module, inputs)]
         if not self.traced_submodules:
             return []
-        from convert.capture.hybrid import record_calls
+        from torchready.convert.capture.hybrid import record_calls
 
         calls = record_calls(self.prepared.original, self.prepared.module, inputs)
         modules = dict(self.prepared.original.named_modules())
@@ -253,8 +253,8 @@ class _Localiser:
         return [_trace_lines(module, args) for module, args in self._subjects(inputs)]
 
     def changed_lines(self, probe: Any) -> list[ChangedLine]:
-        from convert.capture.graph_lines import LineFacts, changed_lines
-        from convert.source_lines import is_user_file
+        from torchready.convert.capture.graph_lines import LineFacts, changed_lines
+        from torchready.convert.source_lines import is_user_file
 
         if self._base is None:
             self._base = self._traces(tuple(self.prepared.example_inputs))
@@ -288,8 +288,8 @@ def _trace_lines(module: Any, args: tuple) -> tuple[Any, list]:
     strict=False: a traced submodule may return a dict (hybrid traces it through a wrapper)."""
     import torch
 
-    from convert.capture.graph_lines import index_graph_lines
-    from convert.capture.recording import recording_warnings
+    from torchready.convert.capture.graph_lines import index_graph_lines
+    from torchready.convert.capture.recording import recording_warnings
 
     with recording_warnings() as records:
         try:
@@ -300,7 +300,7 @@ def _trace_lines(module: Any, args: tuple) -> tuple[Any, list]:
 
 
 def _warning_codes(records: list) -> dict[tuple[str, int], tuple[str, str]]:
-    from convert.capture.tracer_warnings import code_for, warning_location
+    from torchready.convert.capture.tracer_warnings import code_for, warning_location
 
     codes: dict[tuple[str, int], tuple[str, str]] = {}
     for record in records:
@@ -317,7 +317,7 @@ def _warning_codes(records: list) -> dict[tuple[str, int], tuple[str, str]]:
 
 def _diagnostic(target: ProbeTarget, probe: Any, how: str, moved: list[str],
                 line: ChangedLine) -> Diagnostic:
-    from convert.findings import finding
+    from torchready.convert.findings import finding
 
     dimension = (f"input '{target.input_name}' dimension {target.dim} ({target.role}, "
                  f"{target.example_size} in the example)")
@@ -358,7 +358,7 @@ def _diagnostic(target: ProbeTarget, probe: Any, how: str, moved: list[str],
 
 
 def _difference(expected: Any, actual: Any) -> str:
-    from convert.parity.metrics import compare_arrays
+    from torchready.convert.parity.metrics import compare_arrays
 
     expected = expected if isinstance(expected, tuple) else (expected,)
     actual = actual if isinstance(actual, tuple) else (actual,)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert.parity.engine import ParityOptions, check_parity
-from convert.parity.report import ParityReport
-from convert.parity.shape_probing import ShapeProbeReport, merge_findings, probe_shapes
+from torchready.convert.parity.engine import ParityOptions, check_parity
+from torchready.convert.parity.report import ParityReport
+from torchready.convert.parity.shape_probing import ShapeProbeReport, merge_findings, probe_shapes
 
 
 def run_shape_probing(result: Any, include_defaults: bool = True) -> ShapeProbeReport:
@@ -35,7 +35,7 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
     """Parity of a converted `result` (needs `result.ok`)."""
     import dataclasses
 
-    from convert.parity.feeds import image_preprocessing
+    from torchready.convert.parity.feeds import image_preprocessing
 
     spec = result.spec
     options = options or ParityOptions()
@@ -64,9 +64,9 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
 def reconvert(result: Any, precision: str) -> tuple[Any, Any, Any]:
     """The same captured module converted again at `precision`, with the same declarations:
     (MLModel, source map, the graph coremltools converted)."""
-    from convert.coreml.captured import convert_captured
-    from convert.coreml.conversion import CoreMLOptions
-    from convert.sidecar import build_sourcemap
+    from torchready.convert.coreml.captured import convert_captured
+    from torchready.convert.coreml.conversion import CoreMLOptions
+    from torchready.convert.sidecar import build_sourcemap
 
     prepared, spec = result.prepared, result.spec
     options = CoreMLOptions(compute_precision=precision,

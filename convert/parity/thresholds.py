@@ -25,7 +25,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from convert.parity.metrics import OutputMetrics, allclose_violations, json_float
+from torchready.convert.parity.metrics import OutputMetrics, allclose_violations, json_float
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _ORDER = {PASS: 0, WARN: 1, FAIL: 2}
@@ -59,7 +59,7 @@ class Thresholds:
             base = cls(precision="fp32")
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            from lint.types import UsageError
+            from torchready.lint.types import UsageError
 
             raise UsageError(f"unknown parity threshold {sorted(unknown)[0]!r}.")
         return dataclasses.replace(base, **overrides) if overrides else base
@@ -151,7 +151,7 @@ def judge(metrics: OutputMetrics, thresholds: Thresholds, reference: Any = None,
 def _precision_name(precision: str) -> str:
     name = str(precision).lower().replace("float", "fp")
     if name not in ("fp16", "fp32"):
-        from lint.types import UsageError
+        from torchready.lint.types import UsageError
 
         raise UsageError(f"unknown compute precision {precision!r} (use fp16 or fp32).")
     return name

@@ -1,6 +1,6 @@
 """Audit reports: one file a reviewer reads, chosen by the path's extension.
 
-    from convert.reports import write_report
+    from torchready.convert.reports import write_report
     write_report(result, "audit.html")        # or .md (a PR comment) or .json (machines)
 
 `torchready audit/convert --report PATH` call `write_report` after the pipeline, also when a stage
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convert.reports.model import ReportOptions
+from torchready.convert.reports.model import ReportOptions
 
 # extension -> the module rendering it (imported when used).
 FORMATS = {".html": "html_format", ".htm": "html_format", ".md": "markdown_format",
@@ -25,7 +25,7 @@ __all__ = ["FORMATS", "ReportOptions", "check_report_path", "render_report", "wr
 
 def check_report_path(path: str | Path) -> Path:
     """The path, if its extension names a format; else a UsageError (before anything runs)."""
-    from lint.types import UsageError
+    from torchready.lint.types import UsageError
 
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
@@ -38,14 +38,14 @@ def render_report(result: Any, format_suffix: str, options: ReportOptions | None
     """The report of a `ConversionResult` as text in the format of `format_suffix` (".html")."""
     import importlib
 
-    from convert.reports.model import build_report
+    from torchready.convert.reports.model import build_report
 
-    module = importlib.import_module(f"convert.reports.{FORMATS[format_suffix.lower()]}")
+    module = importlib.import_module(f"torchready.convert.reports.{FORMATS[format_suffix.lower()]}")
     return module.render(build_report(result, options), result)
 
 
 def write_report(result: Any, path: str | Path, options: ReportOptions | None = None) -> Path:
-    """Write the report of `result` (a `convert.pipeline.ConversionResult`, or the Python API's
+    """Write the report of `result` (a `torchready.convert.pipeline.ConversionResult`, or the Python API's
     result) to `path`; the extension picks the format. Returns the path written."""
     path = check_report_path(path)
     text = render_report(result, path.suffix, options)
@@ -62,7 +62,7 @@ COMMAND_LINE_OPTIONS = ("output", "mode", "inputs", "imagenet", "labels", "preci
 
 def write_command_report(result: Any, args: Any, *, command: str) -> Path:
     """`--report PATH` of `torchready audit/convert`: the report of this run, with its options."""
-    from lint.types import UsageError
+    from torchready.lint.types import UsageError
 
     arguments = {name: getattr(args, name) for name in COMMAND_LINE_OPTIONS
                  if hasattr(args, name)}

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from convert.reports.histograms import edge_label
+from torchready.convert.reports.histograms import edge_label
 
 HISTOGRAM_WIDTH, HISTOGRAM_HEIGHT = 380, 170
 MIN_BINS = 8  # a narrow distribution is widened to this many bins, so its place on the axis shows

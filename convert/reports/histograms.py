@@ -1,7 +1,7 @@
 """Error histograms in reports: merged over the parity inputs, labelled for a log axis.
 
 The parity engine records one histogram of |candidate - reference| per comparison (one output
-of one target on one input; `convert.parity.histogram`). A report shows one per (target, output),
+of one target on one input; `torchready.convert.parity.histogram`). A report shows one per (target, output),
 all inputs together. In the report dict a histogram is
 `{"total", "exact", "nonfinite", "log10_edges", "counts"}`: bin i holds the errors in
 [10^log10_edges[i], 10^log10_edges[i + 1]).

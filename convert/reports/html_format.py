@@ -12,8 +12,8 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from convert.reports import numbers
-from convert.reports.charts import histogram_svg, timings_svg
+from torchready.convert.reports import numbers
+from torchready.convert.reports.charts import histogram_svg, timings_svg
 
 STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL"}
 

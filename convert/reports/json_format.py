@@ -1,5 +1,5 @@
 """The JSON report: the report dict (`model.build_report`) plus, under `result`, exactly what
-`--format json` prints (`convert.summary.result_to_json`), so a CI script written against one
+`--format json` prints (`torchready.convert.summary.result_to_json`), so a CI script written against one
 reads the other. Schema: `report.schema.json` beside this file."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
 def report_json(report: dict[str, Any], result: Any) -> dict[str, Any]:
-    from convert.reports.plain import plain
-    from convert.summary import result_to_json
+    from torchready.convert.reports.plain import plain
+    from torchready.convert.summary import result_to_json
 
     command = report["command"] if report["command"] in ("audit", "convert") else "api"
     return {**report, "result": plain(result_to_json(result, command=command))}

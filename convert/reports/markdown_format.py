@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from convert.reports import numbers
-from convert.reports.histograms import edge_label, sparkline
+from torchready.convert.reports import numbers
+from torchready.convert.reports.histograms import edge_label, sparkline
 
 STATUS_MARKS = {"pass": "✅ PASS", "warn": "⚠️ WARN", "fail": "❌ FAIL"}
 

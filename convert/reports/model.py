@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from convert.reports import sections
-from convert.reports.environment import environment
-from convert.reports.excerpts import SourceExcerpts
-from convert.reports.plain import plain
+from torchready.convert.reports import sections
+from torchready.convert.reports.environment import environment
+from torchready.convert.reports.excerpts import SourceExcerpts
+from torchready.convert.reports.plain import plain
 
 SCHEMA = "torchready-report"
 VERSION = 1
@@ -41,7 +41,7 @@ class ReportOptions:
 
 
 def build_report(result: Any, options: ReportOptions | None = None) -> dict[str, Any]:
-    """The report of one `convert.pipeline.ConversionResult`."""
+    """The report of one `torchready.convert.pipeline.ConversionResult`."""
     options = options or ReportOptions()
     excerpts = SourceExcerpts(options.context_lines)
     findings = sections.findings(result, excerpts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from convert.reports.plain import number
+from torchready.convert.reports.plain import number
 
 DASH = "–"
 

@@ -2,7 +2,7 @@
 
 Reports are built from objects of several libraries (numpy scalars, tuples, paths, enums) and
 hold floats that may be infinite (PSNR of identical arrays, the max error of a shape mismatch).
-JSON has no Infinity or NaN, so, as `convert.parity` does: +inf -> "inf", -inf -> "-inf",
+JSON has no Infinity or NaN, so, as `torchready.convert.parity` does: +inf -> "inf", -inf -> "-inf",
 NaN -> null.
 """
 
@@ -13,7 +13,7 @@ from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
-from convert.parity.metrics import json_float
+from torchready.convert.parity.metrics import json_float
 
 
 def plain(value: Any) -> Any:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from convert.reports.excerpts import SourceExcerpts
+from torchready.convert.reports.excerpts import SourceExcerpts
 
 PREVIEW_TYPE_KEY = "com.apple.coreml.model.preview.type"
 PREVIEW_PARAMS_KEY = "com.apple.coreml.model.preview.params"
@@ -21,7 +21,7 @@ SPECIFICATION_TARGETS = {4: "iOS13", 5: "iOS14", 6: "iOS15", 7: "iOS16", 8: "iOS
 
 
 def _display(path: str) -> str:
-    from convert.coreml.torch_graph import display_path
+    from torchready.convert.coreml.torch_graph import display_path
 
     return path if not path or path.startswith("<") else display_path(path)
 
@@ -40,7 +40,7 @@ def model(result: Any, spec_text: str | None) -> dict[str, Any]:
                                "parameters": None, "source_files": [], "example_inputs": []}
     if module is None:
         return section
-    from convert.pipeline import model_source_files
+    from torchready.convert.pipeline import model_source_files
 
     section["class"] = type(module).__qualname__
     section["module"] = type(module).__module__
@@ -194,7 +194,7 @@ def conversion(result: Any) -> dict[str, Any] | None:
 def _outputs(result: Any) -> list[dict[str, Any]]:
     if result.mlmodel is None:
         return [{"name": name, "shape": None, "dtype": None} for name in result.output_names]
-    from convert.summary import outputs_of
+    from torchready.convert.summary import outputs_of
 
     return [dict(output) for output in outputs_of(result)]
 
@@ -250,7 +250,7 @@ def _preview(metadata: Mapping[str, str]) -> dict[str, Any] | None:
 
 
 def _composite(kind: str) -> dict[str, Any]:
-    from convert.composite_ops import by_kind
+    from torchready.convert.composite_ops import by_kind
 
     try:
         return {"kind": kind, "summary": by_kind(kind).summary}
@@ -259,7 +259,7 @@ def _composite(kind: str) -> dict[str, Any]:
 
 
 def _graph_pass(name: str) -> dict[str, Any]:
-    from convert.graph_passes import by_name
+    from torchready.convert.graph_passes import by_name
 
     try:
         return {"name": name, "summary": by_name(name).summary}
@@ -281,7 +281,7 @@ def _coremltools_passes(sourcemap: Mapping[str, Any] | None) -> list[dict[str, A
 
 
 def parity(result: Any, excerpts: SourceExcerpts) -> dict[str, Any] | None:
-    from convert.reports.histograms import merge_histograms
+    from torchready.convert.reports.histograms import merge_histograms
 
     report = result.parity
     if report is None:
@@ -351,7 +351,7 @@ def _with_excerpt(divergence: dict[str, Any], excerpts: SourceExcerpts) -> dict[
 
 
 def timings(result: Any) -> dict[str, Any]:
-    from convert.pipeline import STAGES
+    from torchready.convert.pipeline import STAGES
 
     ordered = [stage for stage in STAGES if stage in result.timings]
     ordered += [stage for stage in result.timings if stage not in ordered]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from lint.analysis.imports import ImportTable
+from torchready.lint.analysis.imports import ImportTable
 
 TENSOR_TYPE_NAMES = {"Tensor", "FloatTensor", "LongTensor", "BoolTensor", "IntTensor",
                      "HalfTensor", "DoubleTensor", "ByteTensor", "BFloat16Tensor"}

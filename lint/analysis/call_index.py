@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.walk import children
+from torchready.lint.analysis.walk import children
 
 
 class CallIndex:

@@ -3,27 +3,10 @@ function returns (so `a, b = self.helper(x)` knows that `b` is a size and `a` a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 import libcst as cst
 
-from lint.analysis.imports import iter_statements
-
-if TYPE_CHECKING:
-    from lint.analysis.values import ValueFacts
-
-
-@dataclass(frozen=True)
-class Returns:
-    """What a function of the same file returns, for the values its callers bind."""
-
-    tensor: bool  # some return value is, or holds, a tensor
-    size: bool  # some return value is a size
-    sequence: bool = False  # some return value is a tuple or list
-    # For functions that return tuple literals: per position, tensor / size (None: unknown).
-    elements: tuple[bool, ...] | None = None
-    element_sizes: tuple[bool, ...] | None = None
+from torchready.lint.analysis.imports import iter_statements
+from torchready.lint.analysis.values import Returns, ValueFacts
 
 
 def bound_arguments(function: cst.FunctionDef, call: cst.Call):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.imports import ImportTable
-from lint.analysis.torch_api import (NON_TENSOR_TORCH_FUNCTIONS, NON_TENSOR_TORCH_NAMESPACES,
+from torchready.lint.analysis.imports import ImportTable
+from torchready.lint.analysis.torch_api import (NON_TENSOR_TORCH_FUNCTIONS, NON_TENSOR_TORCH_NAMESPACES,
                                      TENSOR_EVIDENCE, TORCH_FACTORIES)
 
 

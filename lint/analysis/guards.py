@@ -13,7 +13,7 @@ from typing import Sequence
 
 import libcst as cst
 
-from lint.analysis.imports import ImportTable, child_blocks
+from torchready.lint.analysis.imports import ImportTable, child_blocks
 
 TRACE, SCRIPT = "trace", "script"
 

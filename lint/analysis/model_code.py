@@ -17,10 +17,10 @@ from typing import Iterator
 
 import libcst as cst
 
-from lint.analysis.call_index import CallIndex
-from lint.analysis.guards import TRACE, dead_call_ids
-from lint.analysis.imports import ImportTable, iter_statements
-from lint.analysis.walk import walk
+from torchready.lint.analysis.call_index import CallIndex
+from torchready.lint.analysis.guards import TRACE, dead_call_ids
+from torchready.lint.analysis.imports import ImportTable, iter_statements
+from torchready.lint.analysis.walk import walk
 
 SCRIPT = {"torch.jit.script", "torch.jit.script_method", "torch.jit.export"}
 NOT_COMPILED = {"torch.jit.ignore", "torch.jit.unused"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.values import SIZE_METHODS, ValueFacts
+from torchready.lint.analysis.values import SIZE_METHODS, ValueFacts
 
 INT, FLOAT, BOOL, STR, TENSOR = "int", "float", "bool", "str", "Tensor"
 _CONSTRUCTORS = {"int": INT, "len": INT, "float": FLOAT, "bool": BOOL, "isinstance": BOOL,

@@ -9,10 +9,10 @@ the rank (`x.dim()`) is a plain int under trace (`is_shape_size` leaves it out).
 
 A *tensor* is the result of a `torch.*` call, of calling a submodule (`self.proj(x)`), of a tensor
 method, of arithmetic, comparison and indexing on tensors, or what a same-file helper returns
-(`lint.analysis.calls`). A parameter is a tensor when its annotation says so, when script
+(`torchready.lint.analysis.calls`). A parameter is a tensor when its annotation says so, when script
 compiles it (unannotated means Tensor there), when it is a required input of a top-level
 `forward`, when callers in the file pass it tensors, or when the body uses it as one
-(`lint.analysis.evidence`); otherwise a required input of a submodule's `forward` is only
+(`torchready.lint.analysis.evidence`); otherwise a required input of a submodule's `forward` is only
 *assumed* to be a tensor (`is_confirmed_tensor` ignores the assumption).
 
 The analysis is flow-insensitive - a name is a size (tensor) if any assignment in the function
@@ -28,18 +28,29 @@ from typing import Callable, Iterator
 
 import libcst as cst
 
-from lint.analysis.annotations import TENSOR, read_annotation
-from lint.analysis.calls import Returns
-from lint.analysis.evidence import used_as_tensor
-from lint.analysis.guards import live_statements
-from lint.analysis.imports import ImportTable, iter_statements
-from lint.analysis.tables import tensor_methods
-from lint.analysis.torch_api import (CONTAINER_METHODS, NON_TENSOR_TORCH_FUNCTIONS,
+from torchready.lint.analysis.annotations import TENSOR, read_annotation
+from torchready.lint.analysis.evidence import used_as_tensor
+from torchready.lint.analysis.guards import live_statements
+from torchready.lint.analysis.imports import ImportTable, iter_statements
+from torchready.lint.analysis.tables import tensor_methods
+from torchready.lint.analysis.torch_api import (CONTAINER_METHODS, NON_TENSOR_TORCH_FUNCTIONS,
                                      NON_TENSOR_TORCH_NAMESPACES, RANK_ATTRIBUTES, RANK_METHODS,
                                      SEQUENCE_FUNCTIONS, SEQUENCE_METHODS, SIZE_ATTRIBUTES,
                                      SIZE_METHODS, SIZE_PRESERVING_BUILTINS,
                                      TENSOR_TO_PYTHON_METHODS, VIEW_METHODS)
-from lint.analysis.walk import walk
+from torchready.lint.analysis.walk import walk
+
+@dataclass(frozen=True)
+class Returns:
+    """What a function of the same file returns, for the values its callers bind."""
+
+    tensor: bool  # some return value is, or holds, a tensor
+    size: bool  # some return value is a size
+    sequence: bool = False  # some return value is a tuple or list
+    # For functions that return tuple literals: per position, tensor / size (None: unknown).
+    elements: tuple[bool, ...] | None = None
+    element_sizes: tuple[bool, ...] | None = None
+
 
 @dataclass(frozen=True)
 class Binding:

@@ -6,5 +6,5 @@ FORMATS = ("text", "json", "sarif", "github")
 def render(name: str, run, stream, **options) -> None:
     import importlib
 
-    module = importlib.import_module(f"lint.formats.{name}_format")
+    module = importlib.import_module(f"torchready.lint.formats.{name}_format")
     module.render(run, stream, **options)

@@ -10,7 +10,7 @@ in property values, which would otherwise end a property early.
 
 from __future__ import annotations
 
-from lint.types import Severity
+from torchready.lint.types import Severity
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

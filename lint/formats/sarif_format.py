@@ -20,9 +20,9 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
-from lint import __version__
-from lint.engine import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME
-from lint.types import Diagnostic, Edit, Fix, Severity
+from torchready._version import __version__
+from torchready.lint.engine import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME
+from torchready.lint.types import Diagnostic, Edit, Fix, Severity
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
@@ -71,8 +71,8 @@ def document(run, base: Path | None = None) -> dict[str, Any]:
 
 
 def rule_descriptors() -> list[dict[str, Any]]:
-    from lint.explain import explain
-    from lint.rules import all_rules
+    from torchready.lint.explain import explain
+    from torchready.lint.rules import all_rules
 
     descriptors = [{
         "id": SYNTAX_ERROR_CODE,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lint.source_io import SourceError, read_source, split_lines
-from lint.types import Applicability
+from torchready.lint.source_io import SourceError, read_source, split_lines
+from torchready.lint.types import Applicability
 
 Segment = tuple[str, str]  # (text, rich style)
 

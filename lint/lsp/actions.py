@@ -1,7 +1,7 @@
 """Code actions: one quick fix per fixable diagnostic, `# noqa` per diagnostic, and fix-all.
 
 Quick fixes and noqa edits come ready-made in each diagnostic's `data` (see
-`lint.lsp.diagnostics`). Fix-all (`source.fixAll.torchready`, what editors run on save) reruns
+`torchready.lint.lsp.diagnostics`). Fix-all (`source.fixAll.torchready`, what editors run on save) reruns
 the engine's fix loop on the current text, so it matches `torchready lint --fix` exactly, and
 returns the change as one edit spanning only the lines that changed.
 """
@@ -12,9 +12,9 @@ from typing import Sequence
 
 from lsprotocol import types
 
-from lint.lsp.diagnostics import SOURCE, text_edit_from_data
-from lint.lsp.positions import UnitCounter, to_lsp_position, utf16_units
-from lint.source_io import split_lines
+from torchready.lint.lsp.diagnostics import SOURCE, text_edit_from_data
+from torchready.lint.lsp.positions import UnitCounter, to_lsp_position, utf16_units
+from torchready.lint.source_io import split_lines
 
 FIX_ALL_KIND = f"{types.CodeActionKind.SourceFixAll.value}.{SOURCE}"
 QUICK_FIX = types.CodeActionKind.QuickFix

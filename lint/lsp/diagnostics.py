@@ -13,10 +13,10 @@ from typing import Any, Sequence
 
 from lsprotocol import types
 
-from lint.engine import SYNTAX_ERROR_CODE
-from lint.lsp.positions import UnitCounter, to_lsp_position, to_lsp_range, utf16_units
-from lint.suppression import NOQA
-from lint.types import Diagnostic, Severity
+from torchready.lint.engine import SYNTAX_ERROR_CODE
+from torchready.lint.lsp.positions import UnitCounter, to_lsp_position, to_lsp_range, utf16_units
+from torchready.lint.suppression import NOQA
+from torchready.lint.types import Diagnostic, Severity
 
 SOURCE = "torchready"
 

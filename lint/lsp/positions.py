@@ -8,7 +8,7 @@ a finding after an emoji on the same line lands one column late unless the conve
 through the line's text.
 
 `units(text)` counts a string in the client's code units (pygls' `PositionCodec` provides it
-for the encoding it negotiated). Lines come from `lint.source_io.split_lines`, which breaks
+for the encoding it negotiated). Lines come from `torchready.lint.source_io.split_lines`, which breaks
 lines where Python and libcst do (not at form feeds or U+2028, as str.splitlines would).
 """
 

@@ -31,16 +31,16 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
-from lint import __version__
-from lint.api import lint_text
-from lint.config import Settings, reload_settings, settings_for
-from lint.fixes import FixDidNotConverge, fix_source
-from lint.lsp import DEBOUNCE_SECONDS
-from lint.lsp.actions import FIX_ALL_KIND, KINDS, QUICK_FIX, fix_all_action, quick_fixes, wants
-from lint.lsp.diagnostics import SOURCE, to_lsp_diagnostic
-from lint.lsp.positions import from_lsp_position
-from lint.source_io import split_lines
-from lint.types import Applicability, Diagnostic, UsageError
+from torchready._version import __version__
+from torchready.lint.api import lint_text
+from torchready.lint.config import Settings, reload_settings, settings_for
+from torchready.lint.fixes import FixDidNotConverge, fix_source
+from torchready.lint.lsp import DEBOUNCE_SECONDS
+from torchready.lint.lsp.actions import FIX_ALL_KIND, KINDS, QUICK_FIX, fix_all_action, quick_fixes, wants
+from torchready.lint.lsp.diagnostics import SOURCE, to_lsp_diagnostic
+from torchready.lint.lsp.positions import from_lsp_position
+from torchready.lint.source_io import split_lines
+from torchready.lint.types import Applicability, Diagnostic, UsageError
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 CONFIG_FILE = "pyproject.toml"
@@ -319,8 +319,8 @@ def build_server(debounce: float = DEBOUNCE_SECONDS) -> TorchreadyServer:
 
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     def hover(ls: TorchreadyServer, params: types.HoverParams) -> types.Hover | None:
-        from lint.explain import explain
-        from lint.rules import rule_by_code
+        from torchready.lint.explain import explain
+        from torchready.lint.rules import rule_by_code
 
         uri = params.text_document.uri
         linted = ls.linted.get(uri)

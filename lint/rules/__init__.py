@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from lint.rule import Rule
+from torchready.lint.rule import Rule
 
 
 @cache

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.imports import iter_statements
-from lint.rule import Invalid, Rule, Valid
+from torchready.lint.analysis.imports import iter_statements
+from torchready.lint.rule import Invalid, Rule, Valid
 
 OUTPUT_MODULES = ("modeling_outputs", "utils.generic", "ModelOutput")
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.guards import TRACE, capture_function
-from lint.analysis.values import SIZE_METHODS
-from lint.codegen import ATOM, MULTIPLICATIVE, POWER, UNARY, code, in_parent, operand, precedence
-from lint.rule import FixSpec, Invalid, Replace, Rule, Valid
-from lint.types import Applicability
+from torchready.lint.analysis.guards import TRACE, capture_function
+from torchready.lint.analysis.values import SIZE_METHODS
+from torchready.lint.codegen import ATOM, MULTIPLICATIVE, POWER, UNARY, code, in_parent, operand, precedence
+from torchready.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from torchready.lint.types import Applicability
 
 INT_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.FloorDivide, cst.Modulo)
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.expressions import chain_root, input_free
-from lint.analysis.guards import TRACE, capture_function, in_message
-from lint.codegen import code
-from lint.rule import Invalid, Rule, Valid
+from torchready.lint.analysis.expressions import chain_root, input_free
+from torchready.lint.analysis.guards import TRACE, capture_function, in_message
+from torchready.lint.codegen import code
+from torchready.lint.rule import Invalid, Rule, Valid
 
 CONVERTING_METHODS = {"item": "a Python number", "tolist": "a Python list",
                       "numpy": "a NumPy array"}

@@ -4,9 +4,9 @@ from typing import Iterator
 
 import libcst as cst
 
-from lint.analysis.guards import TRACE, capture_function, in_message, static_truth
-from lint.codegen import code
-from lint.rule import Invalid, Rule, Valid
+from torchready.lint.analysis.guards import TRACE, capture_function, in_message, static_truth
+from torchready.lint.codegen import code
+from torchready.lint.rule import Invalid, Rule, Valid
 
 # Calls that compare tensor *values* and return a Python bool: the tracer records nothing and
 # does not even warn.

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.guards import TRACE, capture_function
-from lint.analysis.pytypes import INT, python_type
-from lint.codegen import code
-from lint.rule import Invalid, Rule, Valid
+from torchready.lint.analysis.guards import TRACE, capture_function
+from torchready.lint.analysis.pytypes import INT, python_type
+from torchready.lint.codegen import code
+from torchready.lint.rule import Invalid, Rule, Valid
 
 # Iterating these yields one item per element of a tensor dimension.
 SPLITTING_METHODS = {"unbind", "split"}

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.expressions import AttributeReads, input_free, self_attribute
-from lint.analysis.guards import SCRIPT, TRACE, capture_function, in_message, uses_all_dead
-from lint.analysis.imports import iter_statements
-from lint.codegen import code
-from lint.rule import Invalid, Rule, Valid
+from torchready.lint.analysis.expressions import AttributeReads, input_free, self_attribute
+from torchready.lint.analysis.guards import SCRIPT, TRACE, capture_function, in_message, uses_all_dead
+from torchready.lint.analysis.imports import iter_statements
+from torchready.lint.codegen import code
+from torchready.lint.rule import Invalid, Rule, Valid
 
 # Python's own sources of randomness and time: values the tracer cannot record.
 NONDETERMINISTIC_MODULES = ("random.", "numpy.random.", "time.", "datetime.", "uuid.", "secrets.")

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.imports import iter_statements
-from lint.analysis.pytypes import STR, TENSOR, python_type
-from lint.rule import FixSpec, InsertImport, Invalid, Replace, Rule, Valid
-from lint.types import Applicability
+from torchready.lint.analysis.imports import iter_statements
+from torchready.lint.analysis.pytypes import STR, TENSOR, python_type
+from torchready.lint.rule import FixSpec, InsertImport, Invalid, Replace, Rule, Valid
+from torchready.lint.types import Applicability
 
 ADDERS = {"append": 0, "insert": 1}  # list method -> index of the added element
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.codegen import code
-from lint.rule import FixSpec, Invalid, Replace, Rule, Valid
-from lint.types import Applicability
+from torchready.lint.codegen import code
+from torchready.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from torchready.lint.types import Applicability
 
 # Keyword arguments that take Python ints: a parameter passed as one is an int.
 INT_KEYWORDS = {"dim", "dims", "axis", "keepdim", "num_classes"}

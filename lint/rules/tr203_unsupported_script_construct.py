@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.guards import SCRIPT, capture_function
-from lint.codegen import code
-from lint.rule import Invalid, Rule, Valid
+from torchready.lint.analysis.guards import SCRIPT, capture_function
+from torchready.lint.codegen import code
+from torchready.lint.rule import Invalid, Rule, Valid
 
 # Context managers that TorchScript compiles (besides TorchScript classes of the same file).
 SCRIPT_CONTEXT_MANAGERS = {"torch.no_grad", "torch.autocast", "torch.cuda.amp.autocast",

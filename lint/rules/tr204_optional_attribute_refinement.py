@@ -5,11 +5,11 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
-from lint.analysis.annotations import read_annotation
-from lint.analysis.imports import iter_statements
-from lint.analysis.model_code import ModelCode
-from lint.rule import FixSpec, InsertBefore, Invalid, Replace, Rule, Valid
-from lint.types import Applicability
+from torchready.lint.analysis.annotations import read_annotation
+from torchready.lint.analysis.imports import iter_statements
+from torchready.lint.analysis.model_code import ModelCode
+from torchready.lint.rule import FixSpec, InsertBefore, Invalid, Replace, Rule, Valid
+from torchready.lint.types import Applicability
 
 
 @dataclass(frozen=True)

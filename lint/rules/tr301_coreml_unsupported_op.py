@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.guards import SCRIPT, TRACE, capture_function
-from lint.analysis.tables import coreml_unsupported, coremltools_version
-from lint.codegen import code
-from lint.rule import Invalid, Rule, Valid
+from torchready.lint.analysis.guards import SCRIPT, TRACE, capture_function
+from torchready.lint.analysis.tables import coreml_unsupported, coremltools_version
+from torchready.lint.codegen import code
+from torchready.lint.rule import Invalid, Rule, Valid
 
 
 class CoremlUnsupportedOp(Rule):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from lint.analysis.guards import SCRIPT, TRACE, capture_function
-from lint.rule import FixSpec, Invalid, Replace, Rule, Valid
-from lint.types import Applicability
+from torchready.lint.analysis.guards import SCRIPT, TRACE, capture_function
+from torchready.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from torchready.lint.types import Applicability
 
 FLOAT64 = {"torch.float64", "torch.double"}
 COMPLEX128 = {"torch.complex128", "torch.cdouble"}

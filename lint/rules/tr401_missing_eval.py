@@ -4,10 +4,10 @@ from typing import Iterator
 
 import libcst as cst
 
-from lint.analysis.imports import child_blocks, iter_statements
-from lint.analysis.model_code import iter_calls
-from lint.rule import FixSpec, InsertBefore, Invalid, Rule, Valid
-from lint.types import Applicability
+from torchready.lint.analysis.imports import child_blocks, iter_statements
+from torchready.lint.analysis.model_code import iter_calls
+from torchready.lint.rule import FixSpec, InsertBefore, Invalid, Rule, Valid
+from torchready.lint.types import Applicability
 
 CAPTURES = {
     "torch.jit.trace": "torch.jit.trace",

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from convert.coreml.quiet import install
+from torchready.convert.coreml.quiet import install
 
 install()
 

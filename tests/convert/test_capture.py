@@ -10,12 +10,12 @@ import torch
 
 import capture_models as cm
 from capture_models import marked_line
-from convert.capture import capture
-from convert.loading import load_model
-from convert.prepare import prepare
-from convert.python_source import display_path
-from convert.spec import ModelSpec
-from lint.types import Severity, UsageError
+from torchready.convert.capture import capture
+from torchready.convert.loading import load_model
+from torchready.convert.prepare import prepare
+from torchready.convert.python_source import display_path
+from torchready.convert.spec import ModelSpec
+from torchready.lint.types import Severity, UsageError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 MODELS = str(Path(cm.__file__).resolve())

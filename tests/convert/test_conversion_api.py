@@ -1,14 +1,14 @@
-"""`convert.to_coreml`, the notebook flow: one call, a result with the model, findings, timings."""
+"""`torchready.to_coreml`, the notebook flow: one call, a result with the model, findings, timings."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convert import to_coreml
-from convert.coreml.quiet import install
-from convert.spec import ModelSpec
-from lint.types import UsageError
+from torchready import to_coreml
+from torchready.convert.coreml.quiet import install
+from torchready.convert.spec import ModelSpec
+from torchready.lint.types import UsageError
 
 install()
 

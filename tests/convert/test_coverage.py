@@ -10,11 +10,11 @@ import torch
 
 import capture_models as cm
 from capture_models import marked_line
-from convert.capture import capture
-from convert.coverage import COMPOSITE_GUIDE, check_op_coverage
-from convert.prepare import prepare
-from convert.source_lines import source_of_coreml_location
-from convert.spec import ModelSpec
+from torchready.convert.capture import capture
+from torchready.convert.coverage import COMPOSITE_GUIDE, check_op_coverage
+from torchready.convert.prepare import prepare
+from torchready.convert.source_lines import source_of_coreml_location
+from torchready.convert.spec import ModelSpec
 
 MODELS = str(Path(cm.__file__).resolve())
 
@@ -95,7 +95,7 @@ def test_composite_ops_count_as_supported(unsupported):
         (x,) = _get_inputs(context, node, expected=1)
         context.add(mb.identity(x=x, name=node.name))
 
-    erfinv.__module__ = "convert.composite_ops.erfinv_for_test"
+    erfinv.__module__ = "torchready.convert.composite_ops.erfinv_for_test"
     register_torch_op(erfinv, override=True)
     try:
         report = check_op_coverage(captured, prepared.module)
@@ -105,7 +105,7 @@ def test_composite_ops_count_as_supported(unsupported):
         else:
             mapping["erfinv"] = previous
     assert "aten::erfinv" not in report.unsupported
-    assert report.composite["aten::erfinv"] == "convert.composite_ops.erfinv_for_test"
+    assert report.composite["aten::erfinv"] == "torchready.convert.composite_ops.erfinv_for_test"
     assert set(report.unsupported) == {"aten::hypot", "aten::logaddexp"}
 
 
@@ -127,7 +127,7 @@ def test_ops_in_nested_blocks_of_a_scripted_loop():
 
 
 def attention():
-    from convert.loading import load_model
+    from torchready.convert.loading import load_model
 
     fixtures = Path(__file__).resolve().parents[2] / "fixtures"
     return load_model(f"{fixtures / 'attention.py'}:build").module

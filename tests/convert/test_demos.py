@@ -16,8 +16,8 @@ import sys
 import pytest
 import torch
 
-from convert.cli import main
-from convert.coreml.quiet import install
+from torchready.cli import main
+from torchready.convert.coreml.quiet import install
 from helpers import ROOT
 
 install()
@@ -109,7 +109,7 @@ def test_segmentation_demo_source_map_points_into_the_fixture(segmentation):
 def test_torchvision_deeplabv3_resnet101(tmp_path):
     from torchvision.models.segmentation import deeplabv3_resnet101
 
-    from convert.api import to_coreml
+    from torchready.convert.api import to_coreml
 
     model = deeplabv3_resnet101(weights=None, weights_backbone=None)
     result = to_coreml(model, (torch.rand(1, 3, 256, 256),), mode="trace", imagenet=True,
@@ -176,7 +176,7 @@ def test_gpt2_completion_program_completes_the_prompt_like_pytorch(completion):
     runtime: Core ML itself only runs on macOS) and compare with eager generation."""
     import numpy as np
 
-    from convert.milrt.loader import load_program
+    from torchready.convert.milrt.loader import load_program
 
     _, package, _ = completion
     program = load_program(package)

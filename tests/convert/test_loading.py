@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from convert.loading import (InputDecl, load_checkpoint, load_model, make_example_inputs,
+from torchready.convert.loading import (InputDecl, load_checkpoint, load_model, make_example_inputs,
                              parse_input_decl)
-from convert.spec import ModelSpec
-from lint.types import UsageError
+from torchready.convert.spec import ModelSpec
+from torchready.lint.types import UsageError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
@@ -103,7 +103,7 @@ def test_factory_returning_a_model_spec(tmp_path):
     path = write(tmp_path, "with_spec.py", """
         import torch
         from torch import nn
-        from convert import ModelSpec
+        from torchready import ModelSpec
 
         def build():
             return ModelSpec(nn.Identity(), (torch.ones(1, 3, 8, 8),), input_names=["image"],
@@ -186,7 +186,7 @@ def test_wrong_return_type(models_file):
         load_model(f"{models_file}:wrong_type")
     assert str(error.value) == (f"factory '{models_file}:wrong_type' returned a int; expected an "
                                 "nn.Module, a (module, example_inputs) pair or a "
-                                "convert.ModelSpec.")
+                                "torchready.ModelSpec.")
 
 
 def test_wrong_example_inputs(models_file):
@@ -214,7 +214,7 @@ def test_declared_shape_must_match_example(models_file):
 
 
 def test_cli_turns_usage_errors_into_exit_2(models_file, capsys):
-    from convert.cli import main
+    from torchready.cli import main
 
     code = main(["audit", f"{models_file}:raises", "--quiet"])
     captured = capsys.readouterr()

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from convert.loading import load_model
-from convert.prepare import prepare
-from convert.spec import ModelSpec
-from convert.wrapper import IMAGENET_MEAN, IMAGENET_STD
-from lint.types import Severity, UsageError
+from torchready.convert.loading import load_model
+from torchready.convert.prepare import prepare
+from torchready.convert.spec import ModelSpec
+from torchready.convert.wrapper import IMAGENET_MEAN, IMAGENET_STD
+from torchready.lint.types import Severity, UsageError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 THIS_FILE = str(Path(__file__).resolve())

@@ -8,9 +8,9 @@ import torch
 
 import capture_models as cm
 from capture_models import marked_line
-from convert.capture import capture
-from convert.prepare import prepare
-from convert.spec import ModelSpec
+from torchready.convert.capture import capture
+from torchready.convert.prepare import prepare
+from torchready.convert.spec import ModelSpec
 
 MODELS = str(Path(cm.__file__).resolve())
 

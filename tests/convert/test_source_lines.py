@@ -7,11 +7,11 @@ import torch
 
 import capture_models as cm
 from capture_models import marked_line
-from convert.loading import load_model
-from convert.prepare import prepare
-from convert.source_lines import (frames_of_range, is_user_file, iter_nodes, node_source,
+from torchready.convert.loading import load_model
+from torchready.convert.prepare import prepare
+from torchready.convert.source_lines import (frames_of_range, is_user_file, iter_nodes, node_source,
                                   user_line_of_node)
-from convert.spec import ModelSpec
+from torchready.convert.spec import ModelSpec
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 MODELS = str(Path(cm.__file__).resolve())
@@ -24,9 +24,9 @@ def line_of(path: Path, text: str) -> int:
 def test_user_files():
     assert is_user_file(str(FIXTURES / "segmentation.py"))
     assert not is_user_file(torch.nn.modules.conv.__file__)
-    import convert.prepare
+    import torchready.convert.prepare
 
-    assert not is_user_file(convert.prepare.__file__)  # torchready's own wrapper code
+    assert not is_user_file(torchready.convert.prepare.__file__)  # torchready's own wrapper code
     assert not is_user_file("<torchready-wrapper-1>")
 
 

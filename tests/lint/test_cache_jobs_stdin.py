@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 
 from helpers import ROOT, run_cli
-from lint.api import lint_paths
-from lint.cache import CACHE_DIRECTORY
+from torchready.lint.api import lint_paths
+from torchready.lint.cache import CACHE_DIRECTORY
 
 TALK = ["segmentation.py", "convert_segmentation.py", "sentence_completion.py", "attention.py"]
 

@@ -15,7 +15,7 @@ import pytest
 
 from examples import example_source
 from helpers import run_cli
-from lint.rules import all_rules
+from torchready.lint.rules import all_rules
 
 # design.md §4: the catalog's codes and names are stable.
 CATALOG = {

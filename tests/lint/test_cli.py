@@ -156,7 +156,7 @@ def test_unsafe_fixes_only_with_the_flag(tmp_path):
 
 def test_lint_never_imports_torch_numpy_or_coremltools():
     probe = ("import sys, runpy; sys.argv = ['torchready', 'lint', 'fixtures']\n"
-             "try:\n    runpy.run_module('convert.cli', run_name='__main__')\n"
+             "try:\n    runpy.run_module('torchready.cli', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
              "print('LOADED', sorted(m for m in ('torch', 'numpy', 'coremltools') "
              "if m in sys.modules))")

@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
-from lint.api import lint_paths
-from lint.config import _settings_for_directory
-from lint.types import UsageError
+from torchready.lint.api import lint_paths
+from torchready.lint.config import _settings_for_directory
+from torchready.lint.types import UsageError
 
 HAZARDS = textwrap.dedent("""
     import math

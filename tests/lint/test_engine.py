@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from examples import PREAMBLE, example_source
-from lint.engine import lint_source
-from lint.rules import all_rules
+from torchready.lint.engine import lint_source
+from torchready.lint.rules import all_rules
 
 RULES = all_rules()
 PREAMBLE_LINES = PREAMBLE.count("\n")

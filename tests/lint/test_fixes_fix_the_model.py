@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from helpers import ROOT
-from lint.api import lint_paths
+from torchready.lint.api import lint_paths
 
 torch = pytest.importorskip("torch")
 

@@ -10,7 +10,7 @@ import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from helpers import ROOT
-from lint.context import FileContext
+from torchready.lint.context import FileContext
 
 TRICKY = '''\ufeff# header comment
 """Docstring."""

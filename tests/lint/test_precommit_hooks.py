@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from lint.api import lint_text
-from lint.config import Settings
-from lint.fixes import fix_source
+from torchready.lint.api import lint_text
+from torchready.lint.config import Settings
+from torchready.lint.fixes import fix_source
 from precommit_repos import (
     ROOT, consumer_repo, hook_python, hook_source, pre_commit, write_config,
 )
@@ -73,7 +73,7 @@ def test_hook_environment_has_no_torch_and_runs_the_cli(hooks):
     python = hook_python(home)
     probe = subprocess.run(
         [str(python), "-c",
-         "import importlib.util as u, sys; import convert.cli, lint.api; "
+         "import importlib.util as u, sys; import torchready.cli, torchready.lint.api; "
          "print(' '.join(m for m in ('torch', 'coremltools', 'numpy', 'pygls') "
          "if u.find_spec(m)))"],
         capture_output=True, text=True, cwd=home)
@@ -83,7 +83,7 @@ def test_hook_environment_has_no_torch_and_runs_the_cli(hooks):
     lsp = subprocess.run([str(python.parent / "torchready"), "lsp"], capture_output=True,
                          text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert lsp.returncode == 2
-    assert "pip install 'torchready[lsp]'" in lsp.stderr and "Traceback" not in lsp.stderr
+    assert 'pip install "torchready[lsp]"' in lsp.stderr and "Traceback" not in lsp.stderr
 
 
 def test_fix_hook_rewrites_files_and_reports_them(tmp_path, hooks):

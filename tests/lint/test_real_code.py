@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lint.engine import lint_source
-from lint.rules import all_rules
+from torchready.lint.engine import lint_source
+from torchready.lint.rules import all_rules
 
 spec = importlib.util.find_spec("transformers")
 if spec is None or not spec.submodule_search_locations:

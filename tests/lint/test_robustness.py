@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from examples import example_source
 from helpers import ROOT, run_cli
-from lint.engine import lint_source
-from lint.fixes import fix_source
-from lint.rules import all_rules
+from torchready.lint.engine import lint_source
+from torchready.lint.fixes import fix_source
+from torchready.lint.rules import all_rules
 
 RULES = all_rules()
 SEEDS = [(ROOT / "fixtures" / name).read_text()

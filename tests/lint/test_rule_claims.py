@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from examples import example_source  # noqa: E402
-from lint.rules import rule_by_code  # noqa: E402
+from torchready.lint.rules import rule_by_code  # noqa: E402
 
 TYPING = "from typing import Dict, List, Optional, Tuple\n"
 # The compiler messages each rule's documentation quotes; an INVALID example must fail with one.

@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.export import Dim  # noqa: E402
 
-from lint.rules import rule_by_code  # noqa: E402
+from torchready.lint.rules import rule_by_code  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

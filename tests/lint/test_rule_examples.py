@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from examples import example_source
-from lint.engine import lint_source
-from lint.fixes import fix_source
-from lint.rules import all_rules
+from torchready.lint.engine import lint_source
+from torchready.lint.fixes import fix_source
+from torchready.lint.rules import all_rules
 
 CASES = [
     pytest.param(rule, kind, index, example, id=f"{rule.CODE}-{kind}-{index}")

@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 
 from helpers import ROOT
-from lint.analysis.walk import walk
+from torchready.lint.analysis.walk import walk
 
 MEANINGFUL = (cst.BaseExpression, cst.BaseStatement, cst.BaseSmallStatement, cst.Param, cst.Arg,
               cst.Decorator, cst.IndentedBlock)

@@ -1,6 +1,6 @@
 """Kernel modules, one per op family. Importing this package registers every kernel."""
 
-from convert.milrt.kernels import (  # noqa: F401  (imported for their registrations)
+from torchready.convert.milrt.kernels import (  # noqa: F401  (imported for their registrations)
     activation,
     control_flow,
     conv_pool,

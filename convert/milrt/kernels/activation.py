@@ -8,8 +8,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from convert.milrt.kernels._util import as_float_tensor, channel_view
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import as_float_tensor, channel_view
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("activation")
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from convert.milrt.errors import LoopLimitError
-from convert.milrt.kernels._util import ints, scalar
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.errors import LoopLimitError
+from torchready.convert.milrt.kernels._util import ints, scalar
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("control flow")
 
@@ -81,7 +81,7 @@ class TensorList:
         if value is None:
             if self.elem_shape is None:
                 raise ValueError(f"list element {index} was never written and its shape is unknown")
-            from convert.milrt.dtypes import STORAGE_DTYPE
+            from torchready.convert.milrt.dtypes import STORAGE_DTYPE
 
             return torch.zeros(self.elem_shape, dtype=STORAGE_DTYPE[self.dtype])
         return value

@@ -13,8 +13,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from convert.milrt.kernels._util import ints
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import ints
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("convolution/pooling")
 

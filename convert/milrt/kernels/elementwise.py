@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from convert.milrt.dtypes import STORAGE_DTYPE
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.dtypes import STORAGE_DTYPE
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("elementwise binary")
 

@@ -11,8 +11,8 @@ import math
 
 import torch
 
-from convert.milrt.kernels._util import axis_index, wrap_indices
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import axis_index, wrap_indices
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("gather/scatter")
 

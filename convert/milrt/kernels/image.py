@@ -23,8 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from convert.milrt.kernels._util import ints
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import ints
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("image resampling")
 

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("linear algebra")
 

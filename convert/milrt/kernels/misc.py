@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from convert.milrt.kernels._util import ints
-from convert.milrt.registry import kernel_family, register_load_time_op
+from torchready.convert.milrt.kernels._util import ints
+from torchready.convert.milrt.registry import kernel_family, register_load_time_op
 
 for _op_type in (
     "const",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from convert.milrt.kernels._util import as_float_tensor, axes_tuple, channel_view
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import as_float_tensor, axes_tuple, channel_view
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("normalization")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("recurrent")
 

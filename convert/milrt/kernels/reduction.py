@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from convert.milrt.kernels._util import axes_tuple, axis_index
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import axes_tuple, axis_index
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("reduction")
 

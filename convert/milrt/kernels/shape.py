@@ -14,8 +14,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from convert.milrt.kernels._util import axis_index, ints, scalar
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import axis_index, ints, scalar
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("shape")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from convert.milrt.kernels._util import axis_index, ints, scalar
-from convert.milrt.registry import kernel_family
+from torchready.convert.milrt.kernels._util import axis_index, ints, scalar
+from torchready.convert.milrt.registry import kernel_family
 
 kernel = kernel_family("tensor")
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from convert.cli import main
+from torchready.cli import main
 
 TINY = '''
 import torch

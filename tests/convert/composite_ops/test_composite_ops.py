@@ -4,9 +4,9 @@ lowering computes what torch computes."""
 import pytest
 import torch
 
-from convert import composite_ops
-from convert.composite_ops.parity import _value_inference_check, check_parity
-from convert.coreml.conversion import convert_script_module
+from torchready.convert import composite_ops
+from torchready.convert.composite_ops.parity import _value_inference_check, check_parity
+from torchready.convert.coreml.conversion import convert_script_module
 
 OPS = composite_ops.composite_ops()
 # What coremltools 9.0 does without the op: no converter at all, or a converter that crashes.

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convert.coreml.conversion import CoreMLOptions, convert_script_module, coreml_output_names
-from convert.coreml.inputs import IMAGE_SCALE, plan_inputs
-from lint.types import UsageError
+from torchready.convert.coreml.conversion import CoreMLOptions, convert_script_module, coreml_output_names
+from torchready.convert.coreml.inputs import IMAGE_SCALE, plan_inputs
+from torchready.lint.types import UsageError
 
 
 class TinySegmenter(nn.Module):
@@ -165,7 +165,7 @@ def test_a_conversion_prints_nothing(capfd):
 
 def test_importing_coremltools_through_torchready_prints_nothing():
     """The import-time 'Torch version ... has not been tested' warning is recorded, not printed."""
-    code = ("from convert.coreml.quiet import import_coremltools, import_time_messages\n"
+    code = ("from torchready.convert.coreml.quiet import import_coremltools, import_time_messages\n"
             "import_coremltools()\n"
             "print(any('has not been tested' in m.text for m in import_time_messages()))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from convert import composite_ops
-from convert.coreml.conversion import convert_script_module
+from torchready.convert import composite_ops
+from torchready.convert.coreml.conversion import convert_script_module
 
 THIS_FILE = __file__
 

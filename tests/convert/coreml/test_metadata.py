@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from convert.coreml.conversion import convert_script_module
-from convert.metadata import (PREVIEW_PARAMS_KEY, PREVIEW_TYPE_KEY, apply_metadata,
+from torchready.convert.coreml.conversion import convert_script_module
+from torchready.convert.metadata import (PREVIEW_PARAMS_KEY, PREVIEW_TYPE_KEY, apply_metadata,
                               default_descriptions, infer_preview_type, metadata_from_spec)
-from lint.types import UsageError
+from torchready.lint.types import UsageError
 
 LABELS = ["background", "road", "car"]
 

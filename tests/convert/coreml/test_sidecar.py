@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from convert.coreml.conversion import convert_script_module
-from convert.sidecar import (SUFFIX, build_sourcemap, read_sourcemap, sourcemap_path,
+from torchready.convert.coreml.conversion import convert_script_module
+from torchready.convert.sidecar import (SUFFIX, build_sourcemap, read_sourcemap, sourcemap_path,
                              torch_origin, write_sourcemap)
 
 

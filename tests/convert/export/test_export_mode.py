@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import export_models as em
-from convert import to_coreml
-from convert.cli import main
-from convert.parity.engine import ParityOptions
-from convert.sidecar import read_sourcemap
+from torchready import to_coreml
+from torchready.cli import main
+from torchready.convert.parity.engine import ParityOptions
+from torchready.convert.sidecar import read_sourcemap
 
 MODELS_FILE = Path(em.__file__).resolve()
 

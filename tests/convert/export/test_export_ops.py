@@ -1,13 +1,13 @@
 """The converters torchready adds for coremltools 9's export frontend
-(`convert.coreml.export_ops`): a model using all three converts in export mode and computes exactly what torch computes on the
+(`torchready.convert.coreml.export_ops`): a model using all three converts in export mode and computes exactly what torch computes on the
 MIL reference runtime, negative integers in the `&` included."""
 
 import numpy as np
 import torch
 
 import export_models as em
-from convert import to_coreml
-from convert.milrt import load_program
+from torchready import to_coreml
+from torchready.convert.milrt import load_program
 
 
 def test_alias_int_and_bool_and_where_with_a_scalar_convert_exactly(single_torch_thread):

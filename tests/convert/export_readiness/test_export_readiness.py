@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.export import Dim
 
-from convert.capture.export_readiness import (check_export_op_coverage, diagnose_export,
+from torchready.convert.capture.export_readiness import (check_export_op_coverage, diagnose_export,
                                               export_error_diagnostics, export_op_coverage)
 
 HERE = __file__
@@ -337,7 +337,7 @@ def test_every_unsupported_op_at_once_with_its_lines(unsupported_program):
 def test_torchready_composite_ops_count_as_supported(unsupported_program):
     report = check_export_op_coverage(unsupported_program)
     assert "aten::diff" in report.supported
-    assert report.composite["aten::diff"].startswith("convert.composite_ops")
+    assert report.composite["aten::diff"].startswith("torchready.convert.composite_ops")
 
 
 def test_coverage_agrees_with_ct_convert():
@@ -377,7 +377,7 @@ def test_ops_reached_only_through_library_code_point_at_the_library_line(tmp_pat
     """A model whose code is all in an installed package (as transformers' models are): no user
     frame exists, so the unsupported op (`torch.fmod`) is reported at the package's line and
     flagged `library`, as the TorchScript coverage check does."""
-    from convert.python_source import line_text
+    from torchready.convert.python_source import line_text
 
     package = tmp_path / "site-packages" / "tinylib"
     package.mkdir(parents=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from milrt_helpers import convert_mil, convert_torch, op_types
 
-from convert.milrt import LoopLimitError, load_program
+from torchready.convert.milrt import LoopLimitError, load_program
 
 
 class LoopIf(torch.nn.Module):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from milrt_helpers import assert_fp32_close, convert_mil
 
-from convert.milrt import load_program
+from torchready.convert.milrt import load_program
 
 RNG = np.random.default_rng(11)
 

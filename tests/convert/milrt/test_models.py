@@ -14,8 +14,8 @@ import pytest
 import torch
 from milrt_helpers import assert_fp16_close, convert_torch, feeds_for, psnr
 
-from convert.composite_ops import register_composite_ops
-from convert.milrt import load_program
+from torchready.convert.composite_ops import register_composite_ops
+from torchready.convert.milrt import load_program
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
 

@@ -10,14 +10,14 @@ import pytest
 import torch
 from milrt_helpers import convert_torch
 
-from convert.milrt import (
+from torchready.convert.milrt import (
     SUPPORTED_OPS,
     InvalidFeedError,
     NotAnMLProgramError,
     UnsupportedOpError,
     load_program,
 )
-from lint.types import UsageError
+from torchready.lint.types import UsageError
 
 
 class Small(torch.nn.Module):
@@ -223,7 +223,7 @@ def test_keep_records_and_callbacks(small):
 
 
 def test_missing_kernels_are_listed_up_front_and_named_when_reached(monkeypatch):
-    from convert.milrt import registry
+    from torchready.convert.milrt import registry
 
     monkeypatch.delitem(registry.KERNELS, "gelu")
     program = load_program(convert_torch(Small(), (EXAMPLE,), "fp32"))
@@ -268,7 +268,7 @@ def test_fp16_overflow_negative_control():
 
 
 def test_runtime_ops_command_lists_every_kernel(capsys):
-    from convert.cli import main
+    from torchready.cli import main
 
     assert main(["runtime-ops", "--format", "json"]) == 0
     listing = json.loads(capsys.readouterr().out)
@@ -296,7 +296,7 @@ def test_intermediates_are_released_right_after_their_last_use(small):
 def test_coreml_predict_is_macos_only():
     import coremltools as ct
 
-    from convert.milrt import coreml_predict
+    from torchready.convert.milrt import coreml_predict
 
     if ct.utils._is_macos():
         pytest.skip("this machine has Core ML; the Linux guard is what is tested here")

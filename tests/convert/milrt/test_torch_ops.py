@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from milrt_helpers import assert_fp16_close, assert_fp32_close, convert_torch, feeds_for, op_types
 from torch import nn
 
-from convert.milrt import load_program
+from torchready.convert.milrt import load_program
 
 
 class Elementwise(nn.Module):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from milrt_helpers import convert_mil
 
-from convert.milrt import load_program
+from torchready.convert.milrt import load_program
 
 RNG = np.random.default_rng(7)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 
 def convert(model, example_inputs=None, precision="fp16", **kwargs):
-    """`convert.to_coreml` in memory, lint and the pipeline's own parity stage off (these tests
+    """`torchready.to_coreml` in memory, lint and the pipeline's own parity stage off (these tests
     call the parity stage themselves, with the options they are about)."""
-    from convert import to_coreml
+    from torchready import to_coreml
 
     kwargs.setdefault("parity", False)
     with warnings.catch_warnings():

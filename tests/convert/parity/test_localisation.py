@@ -6,12 +6,12 @@ import torch
 from parity_helpers import convert
 from torch import nn
 
-from convert.milrt import load_program
-from convert.parity.alignment import align, layouts, mil_base_name, torch_as_mil_name
-from convert.parity.feeds import build_cases, describe_inputs
-from convert.parity.localise import localise
-from convert.parity.thresholds import Thresholds
-from convert.parity.torch_values import GraphValues
+from torchready.convert.milrt import load_program
+from torchready.convert.parity.alignment import align, layouts, mil_base_name, torch_as_mil_name
+from torchready.convert.parity.feeds import build_cases, describe_inputs
+from torchready.convert.parity.localise import localise
+from torchready.convert.parity.thresholds import Thresholds
+from torchready.convert.parity.torch_values import GraphValues
 
 
 class ConvReluInPlace(nn.Module):

@@ -9,9 +9,9 @@ from parity_helpers import line_of
 from torch import nn
 
 import parity_zoo
-from convert import to_coreml
-from convert.cli import main
-from convert.parity.engine import ParityOptions
+from torchready import to_coreml
+from torchready.cli import main
+from torchready.convert.parity.engine import ParityOptions
 
 ZOO = parity_zoo.__file__
 

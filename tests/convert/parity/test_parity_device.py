@@ -6,11 +6,11 @@ import torch
 from parity_helpers import convert
 from torch import nn
 
-from convert.parity.device import available
-from convert.parity.engine import ParityOptions
-from convert.parity.report import DEVICE, REFERENCE
-from convert.parity.stage import run_parity
-from convert.parity.thresholds import FAIL
+from torchready.convert.parity.device import available
+from torchready.convert.parity.engine import ParityOptions
+from torchready.convert.parity.report import DEVICE, REFERENCE
+from torchready.convert.parity.stage import run_parity
+from torchready.convert.parity.thresholds import FAIL
 
 pytestmark = pytest.mark.skipif(not available(), reason="Core ML prediction needs macOS")
 

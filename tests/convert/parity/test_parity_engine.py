@@ -15,10 +15,10 @@ from parity_helpers import convert, line_of, same_file
 from torch import nn
 
 import parity_zoo
-from convert.parity.engine import ParityOptions
-from convert.parity.report import REFERENCE, TORCHSCRIPT, render_text
-from convert.parity.stage import run_parity
-from convert.parity.thresholds import FAIL, PASS
+from torchready.convert.parity.engine import ParityOptions
+from torchready.convert.parity.report import REFERENCE, TORCHSCRIPT, render_text
+from torchready.convert.parity.stage import run_parity
+from torchready.convert.parity.thresholds import FAIL, PASS
 
 
 def _rendered(report) -> str:
@@ -91,7 +91,7 @@ def test_mil_inverse_epsilon_fails_fp32_parity_and_is_pinned_to_the_division():
 
 
 def _cases(result, random_inputs=6):
-    from convert.parity.feeds import build_cases, describe_inputs
+    from torchready.convert.parity.feeds import build_cases, describe_inputs
 
     return build_cases(result.prepared, describe_inputs(result.prepared), random_inputs).cases
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from convert.capture.probes import run
-from convert.parity.feeds import build_cases, describe_inputs
-from convert.prepare import prepare
-from convert.spec import ModelSpec
+from torchready.convert.capture.probes import run
+from torchready.convert.parity.feeds import build_cases, describe_inputs
+from torchready.convert.prepare import prepare
+from torchready.convert.spec import ModelSpec
 
 
 class Segmenter(nn.Module):
@@ -122,7 +122,7 @@ def test_a_case_the_eager_model_rejects_is_dropped_with_a_note():
 def test_a_specs_own_image_type_scale_and_bias_are_applied_for_torch():
     import coremltools as ct
 
-    from convert.parity.feeds import image_preprocessing
+    from torchready.convert.parity.feeds import image_preprocessing
 
     image_type = ct.ImageType(name="image", shape=(1, 3, 8, 8), scale=1 / (0.226 * 255),
                               bias=[-2.1, -2.0, -1.8])

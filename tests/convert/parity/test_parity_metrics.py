@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from convert.parity.metrics import allclose_violations, argmax_agreement, compare_arrays
-from convert.parity.thresholds import FAIL, PASS, WARN, Thresholds, judge, worst
-from lint.types import UsageError
+from torchready.convert.parity.metrics import allclose_violations, argmax_agreement, compare_arrays
+from torchready.convert.parity.thresholds import FAIL, PASS, WARN, Thresholds, judge, worst
+from torchready.lint.types import UsageError
 
 
 def _noisy(reference, psnr_db, seed=0):

@@ -12,13 +12,13 @@ from parity_helpers import convert
 import gpt2_completion
 import parity_zoo
 import segmentation
-from convert.milrt import load_program
-from convert.parity.localise import localise
-from convert.parity.report import REFERENCE, TORCHSCRIPT
-from convert.parity.stage import run_parity
-from convert.parity.thresholds import FAIL, PASS, Thresholds
-from convert.parity.torch_values import GraphValues
-from convert.spec import ModelSpec
+from torchready.convert.milrt import load_program
+from torchready.convert.parity.localise import localise
+from torchready.convert.parity.report import REFERENCE, TORCHSCRIPT
+from torchready.convert.parity.stage import run_parity
+from torchready.convert.parity.thresholds import FAIL, PASS, Thresholds
+from torchready.convert.parity.torch_values import GraphValues
+from torchready.convert.spec import ModelSpec
 
 
 def _segmentation_demo():
@@ -56,7 +56,7 @@ def test_no_intermediate_of_a_passing_fp16_model_counts_as_diverged(name):
     the wrong line: on models that pass, none of the aligned values may count as diverged."""
     result, report = checked(name, "fp16")
     program = load_program(result.mlmodel)
-    from convert.parity.feeds import build_cases, describe_inputs
+    from torchready.convert.parity.feeds import build_cases, describe_inputs
 
     case = build_cases(result.prepared, describe_inputs(
         result.prepared, {n: s.mil_dtype for n, s in program.input_specs.items()}), 0).cases[0]

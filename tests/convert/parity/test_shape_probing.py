@@ -10,11 +10,11 @@ from torch import nn
 
 import attention
 import parity_zoo
-from convert.capture import capture
-from convert.parity.shape_probing import default_dimensions, probe_shapes
-from convert.prepare import prepare
-from convert.spec import ModelSpec
-from lint.types import Severity
+from torchready.convert.capture import capture
+from torchready.convert.parity.shape_probing import default_dimensions, probe_shapes
+from torchready.convert.prepare import prepare
+from torchready.convert.spec import ModelSpec
+from torchready.lint.types import Severity
 
 
 def _probe(module, inputs, mode="trace", **spec):

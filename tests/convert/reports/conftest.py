@@ -30,9 +30,9 @@ def overflow(tmp_path_factory):
     import torch
 
     import parity_zoo
-    from convert import to_coreml
-    from convert.parity.engine import ParityOptions
-    from convert.reports import write_report
+    from torchready import to_coreml
+    from torchready.convert.parity.engine import ParityOptions
+    from torchready.convert.reports import write_report
 
     folder = tmp_path_factory.mktemp("overflow")
     threads = torch.get_num_threads()

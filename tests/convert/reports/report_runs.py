@@ -13,7 +13,7 @@ SCHEMA = Path(__file__).resolve().parents[3] / "convert" / "reports" / "report.s
 
 
 def run_cli(*argv: str) -> int:
-    from convert.cli import main
+    from torchready.cli import main
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,4 +1,4 @@
-"""`--report PATH` on `torchready audit` / `convert` and `convert.reports.write_report`: real
+"""`--report PATH` on `torchready audit` / `convert` and `torchready.convert.reports.write_report`: real
 pipeline runs on tiny fixture models (each converted once per module), the JSON validated against
 the shipped schema, the Markdown and HTML checked for what a reviewer reads first."""
 
@@ -11,7 +11,7 @@ import re
 import pytest
 from report_runs import ATTENTION, PARITY_ZOO, line_of, run_cli, validate
 
-from convert.reports import FORMATS, write_report
+from torchready.convert.reports import FORMATS, write_report
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_capture_failure_still_gets_a_report(tmp_path):
     import torch
     from torch import nn
 
-    from convert import to_coreml
+    from torchready import to_coreml
 
     class UsesLambda(nn.Module):
         def forward(self, x):

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from zoo_helpers import assert_parity, convert, diagnostics_of, reference_errors
 
-from convert import composite_ops, graph_passes
+from torchready.convert import composite_ops, graph_passes
 
 
 def _example(kind):
@@ -105,7 +105,7 @@ def _trace_findings(result, condition):
 
 
 def test_a_helper_that_only_reads_sizes_keeps_auto_on_trace(monkeypatch):
-    from convert.capture import value_origin
+    from torchready.convert.capture import value_origin
 
     module, inputs = ShapeGuardedAttention().eval(), _attention_inputs()
     # What auto mode concluded before it followed the helper: the helper's tensor arguments
@@ -186,7 +186,7 @@ def test_bicubic_interpolation_converts_with_parity():
     {"scale_factor": 1.5, "align_corners": True}, {"scale_factor": 0.5, "antialias": True},
 ], ids=["size", "antialias", "scale-align-corners", "downscale-antialias"])
 def test_bicubic_weights_are_torchs_own(options):
-    from convert.composite_ops.upsample_bicubic import resampling_matrix
+    from torchready.convert.composite_ops.upsample_bicubic import resampling_matrix
 
     x = torch.randn(1, 2, 6, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     expected = F.interpolate(x, mode="bicubic", **options)

@@ -89,7 +89,7 @@ def test_the_command_prints_exactly_the_table(capsys):
 def test_export_mode_converts_every_quick_model_with_parity(rows):
     """The torch.export column: every quick model converts through `--mode export` with parity,
     gpt2/llama/bloom/beit thanks to the converters torchready adds to coremltools' export
-    frontend (`convert.coreml.export_ops`), which the path result names."""
+    frontend (`torchready.convert.coreml.export_ops`), which the path result names."""
     for row in rows:
         assert row.export_ok, (row.name, zoo.export_cell(row, 300))
     details = {row.name: row.export.detail for row in rows}

@@ -11,7 +11,7 @@ FP32_TOLERANCE = 1e-4  # coremltools' own fp32 test tolerance (atol), relative t
 
 
 def convert(module: Any, inputs: tuple, **kwargs: Any) -> Any:
-    from convert import to_coreml
+    from torchready import to_coreml
 
     return to_coreml(module, inputs, lint=False, **kwargs)
 
@@ -32,7 +32,7 @@ def reference_errors(result: Any, seeds: tuple[int, ...] = (1,)) -> list[float]:
     """Max |Core ML - eager| / max(1, |eager| peak) per output, on the example inputs and on
     random inputs of the same shape: the converted program runs in the MIL reference runtime
     (fp32 arithmetic), eager PyTorch runs the prepared model."""
-    from convert.milrt import load_program
+    from torchready.convert.milrt import load_program
 
     prepared = result.prepared
     program = load_program(result.mlmodel)

@@ -9,9 +9,9 @@ import shutil
 from pathlib import Path
 
 from helpers import run_cli
-from lint.api import FileResult, LintRun
-from lint.formats.github_format import render
-from lint.types import Diagnostic, Severity
+from torchready.lint.api import FileResult, LintRun
+from torchready.lint.formats.github_format import render
+from torchready.lint.types import Diagnostic, Severity
 
 ROOT = Path(__file__).resolve().parents[3]
 

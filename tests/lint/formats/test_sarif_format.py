@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 
 from helpers import run_cli
-from lint.explain import explain
-from lint.rules import all_rules
+from torchready.lint.explain import explain
+from torchready.lint.rules import all_rules
 
 ROOT = Path(__file__).resolve().parents[3]
 SCHEMA = Path(__file__).with_name("data") / "sarif-schema-2.1.0.json"

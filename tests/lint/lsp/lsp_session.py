@@ -77,7 +77,7 @@ class LspSession:
 
         environment = dict(os.environ)
         environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
-        self.call(self.client.start_io(sys.executable, "-m", "convert.cli", "lsp", *server_args,
+        self.call(self.client.start_io(sys.executable, "-m", "torchready", "lsp", *server_args,
                                        cwd=str(workspace), env=environment))
         started = time.perf_counter()
         self.initialize_result = self.call(self.client.initialize_async(types.InitializeParams(

@@ -15,8 +15,8 @@ import pytest
 from lsprotocol import types
 
 from helpers import run_cli
-from lint.api import lint_text
-from lint.fixes import apply_edits, fix_source
+from torchready.lint.api import lint_text
+from torchready.lint.fixes import apply_edits, fix_source
 from lsp_session import (
     ROOT, LspSession, apply_workspace_edit, pull_capabilities, push_capabilities, utf16_column,
 )
@@ -308,7 +308,7 @@ class MessageReader:
 def test_malformed_messages_and_unknown_methods_do_not_kill_the_server(tmp_path: Path):
     environment = dict(os.environ)
     environment["PYTHONPATH"] = str(ROOT) + os.pathsep + environment.get("PYTHONPATH", "")
-    server = subprocess.Popen([sys.executable, "-m", "convert.cli", "lsp"], cwd=tmp_path,
+    server = subprocess.Popen([sys.executable, "-m", "torchready", "lsp"], cwd=tmp_path,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=environment)
     replies = MessageReader(server.stdout)
@@ -354,12 +354,11 @@ def test_malformed_messages_and_unknown_methods_do_not_kill_the_server(tmp_path:
 
 PROBE = """
 import sys
-import convert.cli, convert.commands.lsp_cmd, lint.lsp.server
-convert.cli.build_parser()
-lint.lsp.server.build_server()
+import torchready.cli, torchready.commands.lsp_cmd, torchready.lint.lsp.server
+torchready.cli.build_parser()
+torchready.lint.lsp.server.build_server()
 heavy = [m for m in sys.modules if m.split(".")[0] in ("torch", "numpy", "coremltools")]
-pipeline = [m for m in sys.modules if m.startswith("convert.")
-            and m != "convert.cli" and not m.startswith("convert.commands")]
+pipeline = [m for m in sys.modules if m.startswith("torchready.convert")]
 print(heavy, pipeline)
 """
 

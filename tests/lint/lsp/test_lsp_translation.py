@@ -6,11 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lsprotocol import types
 
-from lint.lsp.actions import minimal_edit, wants
-from lint.lsp.diagnostics import noqa_edit, text_edit_from_data
-from lint.lsp.positions import from_lsp_position, to_lsp_position
-from lint.source_io import split_lines
-from lint.suppression import is_suppressed
+from torchready.lint.lsp.actions import minimal_edit, wants
+from torchready.lint.lsp.diagnostics import noqa_edit, text_edit_from_data
+from torchready.lint.lsp.positions import from_lsp_position, to_lsp_position
+from torchready.lint.source_io import split_lines
+from torchready.lint.suppression import is_suppressed
 from lsp_session import apply_workspace_edit
 
 URI = "file:///model.py"

@@ -59,9 +59,9 @@ def parity_options(args: argparse.Namespace) -> Any:
     """`--parity-inputs` and `--parity-threshold NAME=VALUE` as a ParityOptions."""
     import dataclasses
 
-    from convert.parity.engine import ParityOptions
-    from convert.parity.thresholds import Thresholds
-    from lint.types import UsageError
+    from torchready.convert.parity.engine import ParityOptions
+    from torchready.convert.parity.thresholds import Thresholds
+    from torchready.lint.types import UsageError
 
     if args.parity_inputs < 0:
         raise UsageError("--parity-inputs must be 0 or more.")
@@ -81,7 +81,7 @@ def parity_options(args: argparse.Namespace) -> Any:
 
 
 def read_labels(path: Path | None) -> list[str] | None:
-    from lint.types import UsageError
+    from torchready.lint.types import UsageError
 
     if path is None:
         return None
@@ -107,13 +107,13 @@ def read_labels(path: Path | None) -> list[str] | None:
 
 def run_conversion(args: argparse.Namespace, *, command: str, output: Path | None) -> int:
     """Run the pipeline for `args`, print the report, return the exit code (design.md §3)."""
-    from convert.loading import parse_input_decl
-    from convert.pipeline import PipelineOptions, convert_model
-    from convert.progress import StageProgress
-    from convert.summary import render_json, render_text
+    from torchready.convert.loading import parse_input_decl
+    from torchready.convert.pipeline import PipelineOptions, convert_model
+    from torchready.convert.progress import StageProgress
+    from torchready.convert.summary import render_json, render_text
 
     if args.report is not None:  # a bad report path fails before minutes of conversion
-        from convert.reports import check_report_path
+        from torchready.convert.reports import check_report_path
 
         check_report_path(args.report)
     decls = [parse_input_decl(text) for text in args.inputs]
@@ -138,7 +138,7 @@ def run_conversion(args: argparse.Namespace, *, command: str, output: Path | Non
     else:
         render_text(result, sys.stdout, command=command, model=args.model)
     if args.report is not None:
-        from convert.reports import write_command_report
+        from torchready.convert.reports import write_command_report
 
         write_command_report(result, args, command=command)
     return exit_code(result, strict=args.strict)

@@ -13,7 +13,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lint.cache import CACHE_DIRECTORY, clean
+    from torchready.lint.cache import CACHE_DIRECTORY, clean
 
     removed = clean(Path(args.folder))
     print(f"removed {Path(args.folder) / CACHE_DIRECTORY}" if removed else "no cache to remove")

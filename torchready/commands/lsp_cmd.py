@@ -1,5 +1,5 @@
 """`torchready lsp`: the language server on stdio, for editors (see README: VS Code, Neovim,
-Helix). The server lives in `lint.lsp`; it needs pygls (the `lsp` extra), imported only here in
+Helix). The server lives in `torchready.lint.lsp`; it needs pygls (the `lsp` extra), imported only here in
 `run`, so the rest of the CLI works without it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ HELP = "language server on stdio (diagnostics, quick fixes, noqa, fix-all)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from lint.lsp import DEBOUNCE_SECONDS
+    from torchready.lint.lsp import DEBOUNCE_SECONDS
 
     parser.add_argument("--debounce", type=float, default=DEBOUNCE_SECONDS, metavar="SECONDS",
                         help="pause after the last keystroke before linting "
@@ -23,13 +23,9 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import sys
 
-    from lint.types import UsageError
+    from torchready.lint.lsp.server import start_stdio  # pygls: the CLI checked the extra
+    from torchready.lint.types import UsageError
 
-    try:
-        from lint.lsp.server import start_stdio
-    except ImportError as error:
-        raise UsageError(f"the language server needs pygls ({error.name} is not installed): "
-                         "pip install 'torchready[lsp]'") from None
     if args.debounce < 0:
         raise UsageError("--debounce must be zero or more seconds")
     # stdout carries the protocol: every log line goes to stderr, which editors show as the

@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.milrt import SUPPORTED_OPS, supported_ops_by_family
+    from torchready.convert.milrt import SUPPORTED_OPS, supported_ops_by_family
 
     families = supported_ops_by_family()
     missing = _missing_ops(SUPPORTED_OPS) if args.coverage else None

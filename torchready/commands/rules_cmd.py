@@ -15,8 +15,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lint.other_codes import OTHER_CODES
-    from lint.rules import all_rules
+    from torchready.lint.other_codes import OTHER_CODES
+    from torchready.lint.rules import all_rules
 
     rules = all_rules()
     if args.format == "json":

@@ -1,28 +1,38 @@
-"""The `torchready` command line: one sub-command per module under `convert/commands/`.
+"""The `torchready` command line: one sub-command per module under `torchready/commands/`.
 
 Each command module exposes `HELP`, `configure(parser)` and `run(args) -> int`, and imports
-nothing heavy at module level: building this parser must stay cheap for `torchready lint`.
+nothing heavy at module level: building this parser must stay cheap for `torchready lint`, which
+never imports the conversion pipeline. A command that needs an extra (`convert`: torch and
+coremltools; `lsp`: pygls) says which one before it runs, in one sentence.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 
-from lint import __version__
-from lint.types import UsageError
+from torchready._version import __version__
+from torchready.extras import require
+from torchready.lint.types import UsageError
 
-COMMANDS = ("lint", "rules", "explain", "audit", "convert", "lsp", "clean", "runtime-ops")
+# command -> the extra it needs beyond the base install (None: libcst and rich only). The list is
+# fixed on purpose: a command module that fails to import is an error, not a missing command.
+COMMANDS: dict[str, str | None] = {
+    "lint": None,
+    "rules": None,
+    "explain": None,
+    "audit": "convert",
+    "convert": "convert",
+    "lsp": "lsp",
+    "clean": None,
+    "runtime-ops": "convert",
+}
 
 
-def _command_module(name: str):
-    module = f"convert.commands.{name.replace('-', '_')}_cmd"
-    if importlib.util.find_spec(module) is None:
-        return None  # a command still being built in this checkout
-    return importlib.import_module(module)
+def command_module(name: str):
+    return importlib.import_module(f"torchready.commands.{name.replace('-', '_')}_cmd")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,13 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="torchready", description="PyTorch -> Core ML readiness checks.")
     parser.add_argument("--version", action="version", version=f"torchready {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        module = _command_module(name)
-        if module is None:
-            continue
+    for name, extra in COMMANDS.items():
+        module = command_module(name)
         command_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(command_parser)
-        command_parser.set_defaults(run=module.run)
+        command_parser.set_defaults(run=module.run, extra=extra)
     return parser
 
 
@@ -53,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.extra is not None:
+            require(args.extra, f"torchready {args.command}")
         return args.run(args)
     except UsageError as error:
         print(f"torchready: error: {error}", file=sys.stderr)

@@ -16,7 +16,7 @@ HELP = "convert a PyTorch model to a Core ML package, failures pinned to source 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from convert.commands.conversion_options import add_model_options
+    from torchready.commands.conversion_options import add_model_options
 
     add_model_options(parser)
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.mlpackage",
@@ -24,8 +24,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.commands.conversion_options import run_conversion
-    from lint.types import UsageError
+    from torchready.commands.conversion_options import run_conversion
+    from torchready.lint.types import UsageError
 
     if args.output.suffix != ".mlpackage":
         raise UsageError(f"the output must end in .mlpackage, got '{args.output}'.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lint.types import UsageError
+from torchready.lint.types import UsageError
 
 HELP = "explain a rule: what it catches, why, bad/good example, fix safety"
 
@@ -15,9 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lint.explain import explain
-    from lint.other_codes import explain_other, other_code
-    from lint.rules import rule_by_code
+    from torchready.lint.explain import explain
+    from torchready.lint.other_codes import explain_other, other_code
+    from torchready.lint.rules import rule_by_code
 
     rule = rule_by_code(args.code)
     if rule is not None:

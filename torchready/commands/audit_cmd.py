@@ -15,12 +15,12 @@ HELP = ("check a model end to end (lint, capture, shape probing, coverage, conve
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from convert.commands.conversion_options import add_model_options
+    from torchready.commands.conversion_options import add_model_options
 
     add_model_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from convert.commands.conversion_options import run_conversion
+    from torchready.commands.conversion_options import run_conversion
 
     return run_conversion(args, command="audit", output=None)

@@ -9,7 +9,7 @@ HELP = "find trace/script/Core ML hazards in model source (never imports torch)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from lint.formats import FORMATS
+    from torchready.lint.formats import FORMATS
 
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to lint")
     parser.add_argument("--select", type=_codes, help="only these codes/prefixes (e.g. TR1,TR401)")
@@ -45,8 +45,8 @@ def _codes(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lint.api import lint_paths
-    from lint.formats import render
+    from torchready.lint.api import lint_paths
+    from torchready.lint.formats import render
 
     if args.paths == ["-"]:
         return _run_stdin(args)
@@ -73,9 +73,9 @@ def _run_stdin(args: argparse.Namespace) -> int:
     pyproject.toml applies). With --fix the fixed source goes to stdout, findings to stderr."""
     from pathlib import Path
 
-    from lint.api import FileResult, LintRun, fix_text, lint_text, unified_diff
-    from lint.formats import render
-    from lint.types import UsageError
+    from torchready.lint.api import FileResult, LintRun, fix_text, lint_text, unified_diff
+    from torchready.lint.formats import render
+    from torchready.lint.types import UsageError
 
     try:
         source = sys.stdin.buffer.read().decode("utf-8-sig")
