@@ -42,7 +42,12 @@ from lint_truth_models import MODELS, SIZES, TruthModel, by_name  # noqa: E402
 
 CACHE = HERE / ".lint_truth_cache"
 TRUTH = HERE / "data" / "lint_truth.json"
-PROBES = HERE / "lint_truth_probes.py"
+# The code that turns a run into events: a change in any of it (or in the torchready modules it
+# imports) re-runs every model.
+PROBES = (HERE / "lint_truth_probes.py", HERE / "lint_truth_divergence.py",
+          HERE / "lint_truth_events.py")
+PACKAGE_FOLDERS = {"torchready.lint": ROOT / "lint", "torchready.convert": ROOT / "convert",
+                   "torchready": ROOT / "torchready"}
 VERSIONED = ("torch", "transformers", "coremltools", "numpy")
 TIMEOUT = 1800  # seconds per model; swin-sized models take a few minutes on a busy machine
 
@@ -105,9 +110,40 @@ def cache_key(model: TruthModel) -> str:
         "model": model.spec, "options": model.options, "sizes": SIZES,
         "inputs": f"{model.inputs.__module__}.{model.inputs.__qualname__}",
         "inputs_source": _source_of(model.inputs), "versions": versions(),
-        "code": _digest(files), "probes": _digest([PROBES]),
+        "code": _digest(files), "probes": _digest(probe_files()),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def probe_files() -> list[Path]:
+    """The probes and every torchready module they import, directly or not (read, not run)."""
+    import ast
+
+    found: dict[Path, None] = {}
+    pending = list(PROBES)
+    while pending:
+        path = pending.pop()
+        if path in found:
+            continue
+        found[path] = None
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                pending.extend(_module_files(node.module))
+                # `from package import submodule`
+                pending.extend(file for alias in node.names
+                               for file in _module_files(f"{node.module}.{alias.name}"))
+    return sorted(found)
+
+
+def _module_files(module: str) -> list[Path]:
+    for prefix, folder in PACKAGE_FOLDERS.items():
+        if module == prefix or module.startswith(prefix + "."):
+            base = folder.joinpath(*module[len(prefix):].lstrip(".").split("."))
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    return [candidate]
+            return []
+    return []
 
 
 def _source_of(function: Any) -> str:

@@ -206,7 +206,7 @@ MODELS: list[TruthModel] = [
     hf("mixtral", "decoder (mixture of experts)", "MixtralModel", "MixtralConfig", text,
        num_local_experts=4, num_experts_per_tok=2, sliding_window=None, **_DECODER),
     hf("gpt2", "decoder", "GPT2Model", "GPT2Config", text, vocab_size=VOCAB, n_embd=32,
-       n_layer=2, n_head=4, n_positions=64, use_cache=False),
+       n_layer=2, n_head=4, n_positions=64, bos_token_id=1, eos_token_id=2, use_cache=False),
     hf("gpt-neox", "decoder (partial rotary)", "GPTNeoXModel", "GPTNeoXConfig", text,
        **dict(_DECODER, num_key_value_heads=4)),
     hf("bloom", "decoder (alibi)", "BloomModel", "BloomConfig", text, vocab_size=VOCAB,

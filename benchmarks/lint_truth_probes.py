@@ -460,18 +460,14 @@ def numpy_scalar_fix() -> Iterator[None]:
     other converter is coremltools' own."""
     from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
 
-    from torchready.convert.composite_ops import by_kind
+    from torchready.convert.composite_ops import scalar_cast
 
-    fix = by_kind("int")
+    names = (scalar_cast.KIND, *scalar_cast.ALIASES)
     mapping = _TORCH_OPS_REGISTRY.name_to_func_mapping
-    previous = {name: mapping.get(name) for name in fix.names}
-
-    def lowering(context: Any, node: Any) -> None:
-        fix.lower(context, node)
-
+    previous = {name: mapping.get(name) for name in names}
     try:
-        for name in fix.names:
-            mapping[name] = lowering
+        for name in names:
+            mapping[name] = scalar_cast.lower
         yield
     finally:
         for name, converter in previous.items():
