@@ -36,8 +36,9 @@ Kinds and subjects (the scorer maps them to the lint rules that should report th
   script_error    torch.jit.script failed here; subject: what the compiler rejected ("kwargs",
                   "super", "optional", "container", "unannotated", "attribute", "annotation",
                   "construct", "call", "other")
-  export_guard    export guarded a dynamic dimension here: "branch" (the model's own condition),
-                  "op" (a check inside a torch op the line calls), "specialization"
+  export_guard    export guarded a dynamic dimension here: "code" (the model's own Python:
+                  a condition, `int()`, `range()`), "op" (a check inside a torch op the line
+                  calls), "specialization" (the dimension became a constant)
   export_data_dependent  export met a data-dependent expression here
   export_error    export failed here (subject: the exception type)
   convert_failure ct.convert of the trace failed at the op this line emitted ("unsupported_op",
@@ -74,18 +75,21 @@ _TRACER_KINDS = (
 _SCRIPT_SUBJECTS = (
     ("kwargs", ("variable number of arguments", "keyword-only arguments")),
     ("super", ("super(", "'super'", "<class 'super'>")),
-    ("optional", ("Optional[", "'NoneType' object has no attribute")),
+    # an Optional value (or an attribute that is None) used as if it were set
+    ("optional", ("instead found type 'Optional[", "'Optional[Tensor]' object",
+                  "'NoneType' object has no attribute")),
     ("container", ("previously matched to type", "Empty lists default to",
                    "Empty dicts default to")),
     ("unannotated", ("(inferred)", "not annotated with an explicit type")),
-    ("attribute", ("failed to convert Python type", "has no attribute", "Failed to get source for",
-                   "nonexistent attribute", "Could not infer type of")),
+    ("call", ("Arguments for call are not valid", "Unknown builtin op", "cannot call a value",
+              "Tried to call", "is not a function")),
+    ("attribute", ("failed to convert Python type", "has no attribute",
+                   "Failed to get source for", "nonexistent attribute", "Could not infer type of")),
     ("annotation", ("Unknown type name", "Unknown type annotation", "Unknown type constructor")),
     ("construct", ("aren't supported", "are not supported", "is not supported",
-                   "not supported yet", "currently supported", "Python builtin", "must be a string literal",
-                   "Expected integer literal", "Unsupported", "unsupported")),
-    ("call", ("Arguments for call are not valid", "Unknown builtin op", "Expected a value of type",
-              "cannot call a value", "Tried to call", "is not a function")),
+                   "not supported yet", "currently supported", "Python builtin",
+                   "must be a string literal", "Expected integer literal",
+                   "cannot statically infer", "Unsupported", "unsupported")),
 )
 _SCRIPT_LOCATION = re.compile(r'File "(?P<path>[^"]+)", line (?P<line>\d+)')
 _NOT_IMPLEMENTED = re.compile(r"convert function for op '(?P<kind>[^']+)' not implemented")
@@ -174,12 +178,13 @@ def script_subject(message: str) -> str:
 
 
 def _script_reason(message: str) -> str:
-    """The compiler's sentence, not the location block that follows it."""
-    for line in message.strip().splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith(("File ", "~", "^")):
-            return stripped[:300]
-    return first_line(message)
+    """The compiler's sentence (and, for a call, why the arguments do not fit), not the location
+    block that follows it."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    reason = next((line for line in lines if not line.startswith(("File ", "~", "^"))),
+                  first_line(message))
+    why = next((line for line in lines if line.startswith("Expected a value of type")), None)
+    return f"{reason} {why}"[:300] if why and why != reason else reason[:300]
 
 
 def script(model: Any, recorder: Recorder) -> str:
@@ -394,9 +399,10 @@ def export(capture: Any, example_a: tuple, example_b: tuple, recorder: Recorder)
             # "eval [guard suppressed]" ones constrain nothing.
             user = _stack_frames(guard.get("user_stack"), files)
             framework = _stack_frames(guard.get("stack"), files)
-            # Python evaluated the condition in the model's own code (`if h % 8:`), or torch did
-            # inside an op the model called there (the checks of `view`, broadcasting).
-            subject = "branch" if framework[:1] and framework[:1] == user[:1] else "op"
+            # Python evaluated the guard in the model's own code (`if h % 8:`, `assert`,
+            # `int(h / 2)`, `range(h)`), or torch did inside an op the model called there (the
+            # checks of `view`, of a convolution's size, of broadcasting).
+            subject = "code" if framework[:1] and framework[:1] == user[:1] else "op"
             recorder.add(user or framework, "export_guard", subject, "export",
                          f"guard {guard.get('expr')}")
         special = metadata.get("symbolic_shape_specialization")
