@@ -22,6 +22,7 @@ With every model selected, the merged truth set is written to benchmarks/data/li
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -90,6 +91,7 @@ def _digest(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0]}
     for package in VERSIONED:
@@ -110,9 +112,14 @@ def cache_key(model: TruthModel) -> str:
         "model": model.spec, "options": model.options, "sizes": SIZES,
         "inputs": f"{model.inputs.__module__}.{model.inputs.__qualname__}",
         "inputs_source": _source_of(model.inputs), "versions": versions(),
-        "code": _digest(files), "probes": _digest(probe_files()),
+        "code": _digest(files), "probes": _probes_digest(),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _probes_digest() -> str:
+    return _digest(probe_files())
 
 
 def probe_files() -> list[Path]:

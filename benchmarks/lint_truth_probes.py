@@ -337,24 +337,21 @@ def structured_trace() -> Iterator[list[dict[str, Any]]]:
                 records.append(metadata)
 
     trace_log = logging.getLogger("torch.__trace")
-    # torch's own (lazy, file-backed) trace handlers stay out while we listen: nothing is written.
-    lazy = [h for h in trace_log.handlers if isinstance(h, internal.LazyTraceHandler)]
     noisy = logging.getLogger("torch.fx.experimental.symbolic_shapes")
-    previous = (internal.GET_DTRACE_STRUCTURED, noisy.level)
-    keep = Keep()
-    for handler in lazy:
-        trace_log.removeHandler(handler)
-    trace_log.addHandler(keep)
+    previous = (list(trace_log.handlers), internal.GET_DTRACE_STRUCTURED, noisy.level)
+    # torch's own (lazy, file-backed) trace handlers stay out while we listen: nothing is written.
+    for handler in previous[0]:
+        if isinstance(handler, internal.LazyTraceHandler):
+            trace_log.removeHandler(handler)
+    trace_log.addHandler(Keep())
     internal.GET_DTRACE_STRUCTURED = True
     noisy.setLevel(logging.ERROR)  # "propagate_real_tensors evaluate_expr" warnings
     try:
         yield records
     finally:
-        internal.GET_DTRACE_STRUCTURED, level = previous
+        handlers, internal.GET_DTRACE_STRUCTURED, level = previous
+        trace_log.handlers[:] = handlers  # the same handlers, in the same order
         noisy.setLevel(level)
-        trace_log.removeHandler(keep)
-        for handler in lazy:
-            trace_log.addHandler(handler)
 
 
 def _stack_frames(stack: list[dict[str, Any]] | None, files: dict[int, str]

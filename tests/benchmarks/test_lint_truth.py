@@ -147,7 +147,7 @@ def test_changed_decisions_are_the_statements_whose_outcome_depends_on_the_size(
 def test_script_errors_in_decorated_methods_point_at_the_method_not_the_decorator(tmp_path):
     import torch
 
-    from lint_truth_probes import script_error_frames
+    from lint_truth_probes import script_error_frames, script_subject
 
     (tmp_path / "decorators.py").write_text(textwrap.dedent("""\
         import functools
@@ -181,6 +181,7 @@ def test_script_errors_in_decorated_methods_point_at_the_method_not_the_decorato
         sys.modules.pop("decorators", None)
     frames = script_error_frames(str(raised.value), block)
     assert frames[0] == (str(model_file), _line_of(model_file, "**kwargs"))
+    assert script_subject(str(raised.value)) == "kwargs"
 
 
 def test_the_collector_and_scorer_import_without_torch():
@@ -193,8 +194,73 @@ def test_the_collector_and_scorer_import_without_torch():
 
 
 def test_cache_keys_follow_the_model_and_its_code():
-    attention = lint_truth.by_name("fixture:attention")
-    keys = {lint_truth.cache_key(model) for model in lint_truth.MODELS}
-    assert len(keys) == len(lint_truth.MODELS)
-    assert lint_truth.cache_key(attention) == lint_truth.cache_key(attention)
+    models = [lint_truth.by_name(name) for name in
+              ("fixture:attention", "fixture:attention-op", "llama", "mistral")]
+    keys = [lint_truth.cache_key(model) for model in models]
+    assert len(set(keys)) == len(models)  # same file, other entry; same code, other config
+    assert lint_truth.cache_key(models[0]) == keys[0]
     assert lint_truth.model_folder("LlamaModel").name == "llama"
+    assert Path(lint_truth.__file__).with_name("lint_truth_probes.py") in lint_truth.probe_files()
+    assert ROOT / "convert" / "capture" / "recording.py" in lint_truth.probe_files()
+
+
+def test_export_records_guards_in_the_models_code_apart_from_checks_inside_ops(tmp_path):
+    import logging
+
+    import torch
+    import torch._logging._internal as torch_logging
+
+    from lint_truth_probes import capture_module, export
+
+    source = tmp_path / "guarded.py"
+    source.write_text(textwrap.dedent("""\
+        import torch
+
+
+        class Guarded(torch.nn.Module):
+            def forward(self, x):
+                if x.shape[1] > 4:
+                    x = x * 2
+                y = x.reshape(2, x.shape[1] // 2, 2)
+                if x.sum() > 0:
+                    y = y + 1
+                return y
+        """))
+    module = capture_module(_import_file(source).Guarded(), ["x"], {})
+    trace_log = logging.getLogger("torch.__trace")
+    before = (list(trace_log.handlers), torch_logging.GET_DTRACE_STRUCTURED)
+    recorder = Recorder(ModelCode({"tmp": tmp_path}))
+    status = export(module, (torch.randn(2, 8),), (torch.randn(2, 12),), recorder)
+    assert (list(trace_log.handlers), torch_logging.GET_DTRACE_STRUCTURED) == before
+    assert status == "ok"
+    found = {(e.line, e.kind, e.subject) for e in recorder.events}
+    assert (_line_of(source, "x.shape[1] > 4"), "export_guard", "code") in found
+    assert (_line_of(source, "x.sum() > 0"), "export_data_dependent", "data") in found
+    # reshape's own divisibility check is torch's, not a condition in the model's code
+    assert {(kind, subject) for line, kind, subject in found
+            if line == _line_of(source, "x.reshape")} <= {("export_guard", "op")}
+
+
+def test_a_failed_conversion_is_located_at_the_line_that_emitted_the_op(tmp_path):
+    import torch
+
+    from lint_truth_probes import capture_module, convert
+
+    source = tmp_path / "differences.py"
+    source.write_text(textwrap.dedent("""\
+        import torch
+
+
+        class Differences(torch.nn.Module):
+            def forward(self, x):
+                y = torch.relu(x)
+                return torch.diff(y, dim=-1)
+        """))
+    model = _import_file(source).Differences()
+    capture = capture_module(model, ["x"], {})
+    example = (torch.randn(1, 6),)
+    traced = torch.jit.trace(capture, example)
+    recorder = Recorder(ModelCode({"tmp": tmp_path}))
+    assert convert(traced, ["x"], example, recorder).startswith("error")
+    assert [(e.line, e.kind, e.subject) for e in recorder.events] == [
+        (_line_of(source, "torch.diff"), "convert_failure", "unsupported_op")]
