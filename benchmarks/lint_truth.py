@@ -29,6 +29,7 @@ import importlib.util
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -161,8 +162,17 @@ def _source_of(function: Any) -> str:
 
 
 def cache_file(model: TruthModel, key: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in model.name)
-    return CACHE / f"{safe}-{key[:16]}.json"
+    return CACHE / f"{_safe_name(model)}-{key[:16]}.json"
+
+
+def _safe_name(model: TruthModel) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in model.name)
+
+
+def stale_files(model: TruthModel) -> list[Path]:
+    """The model's records and logs under any key (not another model's whose name it starts)."""
+    pattern = re.compile(re.escape(_safe_name(model)) + r"-[0-9a-f]{16}\.(json|log)")
+    return [path for path in CACHE.glob("*") if pattern.fullmatch(path.name)]
 
 
 def collect_in_process(name: str, output: Path) -> None:
@@ -186,7 +196,7 @@ def collect_model(model: TruthModel, refresh: bool, timeout: int) -> dict[str, A
         record["cached"] = True
         return record
     CACHE.mkdir(exist_ok=True)
-    for stale in CACHE.glob(f"{path.name.rsplit('-', 1)[0]}-*.json"):
+    for stale in stale_files(model):
         stale.unlink()
     log = path.with_suffix(".log")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")

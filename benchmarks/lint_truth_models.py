@@ -15,7 +15,6 @@ export is asked to keep dynamic.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -25,6 +24,12 @@ from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The zoo's own fixture loader and weight redraw: transformers zeroes many weights, and a model
+# whose output is all zeros hides every frozen branch.
+from zoo_models import _fixture as fixture_factory  # noqa: E402
+from zoo_models import randomize_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 100
@@ -99,17 +104,6 @@ def mel_features(variant: str) -> dict[str, Any]:
                                                                            else 7))}
 
 
-def randomize_weights(model: Any, seed: int = 0) -> Any:
-    """Redraw parameters and batch-norm statistics (transformers zeroes many of them, and a model
-    whose output is all zeros hides every frozen branch): the zoo's own redraw."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    try:
-        from zoo_models import randomize_weights as redraw
-    finally:
-        sys.path.remove(str(Path(__file__).resolve().parent))
-    return redraw(model, seed)
-
-
 def _build_hf(model_class: str, config_class: str, config: dict[str, Any],
               part: str | None = None, resnet_backbone: bool = False) -> Any:
     import torch
@@ -130,15 +124,7 @@ def _build_hf(model_class: str, config_class: str, config: dict[str, Any],
 
 def _build_fixture(fixture: str, factory: str) -> Any:
     """A model from the project's fixtures/, imported from its file like the CLI does."""
-    path = ROOT / "fixtures" / fixture
-    module_name = f"lint_truth_fixture_{path.stem}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    built = getattr(module, factory)()
+    built = fixture_factory(fixture, factory)()
     return (built[0] if isinstance(built, tuple) else built.module).eval()
 
 

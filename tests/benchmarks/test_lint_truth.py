@@ -264,3 +264,13 @@ def test_a_failed_conversion_is_located_at_the_line_that_emitted_the_op(tmp_path
     assert convert(traced, ["x"], example, recorder).startswith("error")
     assert [(e.line, e.kind, e.subject) for e in recorder.events] == [
         (_line_of(source, "torch.diff"), "convert_failure", "unsupported_op")]
+
+
+def test_a_models_stale_cache_files_are_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(lint_truth, "CACHE", tmp_path)
+    names = ["fixture_attention-0123456789abcdef.json", "fixture_attention-0123456789abcdef.log",
+             "fixture_attention-op-0123456789abcdef.json", "fixture_attention-notes.json"]
+    for name in names:
+        (tmp_path / name).write_text("{}")
+    stale = lint_truth.stale_files(lint_truth.by_name("fixture:attention"))
+    assert sorted(path.name for path in stale) == names[:2]
