@@ -51,6 +51,7 @@ PROBES = (HERE / "lint_truth_probes.py", HERE / "lint_truth_divergence.py",
 PACKAGE_FOLDERS = {"torchready.lint": ROOT / "lint", "torchready.convert": ROOT / "convert",
                    "torchready": ROOT / "torchready"}
 VERSIONED = ("torch", "transformers", "coremltools", "numpy")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 TIMEOUT = 1800  # seconds per model; swin-sized models take a few minutes on a busy machine
 
 
@@ -231,7 +232,8 @@ def merge(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             entry = merged.setdefault(key, {
                 "path": event["path"], "line": event["line"], "kind": event["kind"],
                 "subjects": set(), "models": set(), "probes": set(), "via": set(),
-                "message": event["message"]})
+                # without object addresses, so that a re-collection writes the same file
+                "message": _ADDRESS.sub("", event["message"])})
             entry["subjects"].add(event["subject"])
             entry["models"].add(record["model"])
             entry["probes"].add(event["probe"].split(":")[0])
