@@ -55,7 +55,8 @@ def assigned_attributes(model_code: ModelCode, class_name: str) -> dict[str, lis
 
 
 def container_attributes(model_code: ModelCode, class_name: str) -> dict[str, str]:
-    """Attribute name -> container class (`ModuleList`, ...) for `self.<name> = nn.ModuleList(...)`."""
+    """Attribute name -> container class (`ModuleList`, ...), from
+    `self.<name> = nn.ModuleList(...)`."""
     found: dict[str, str] = {}
     for name, values in assigned_attributes(model_code, class_name).items():
         kinds = {container_class(model_code, value) for value in values} - {None}
