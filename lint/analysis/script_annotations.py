@@ -69,7 +69,7 @@ def unscriptable_annotation(annotation: cst.BaseExpression, imports: ImportTable
         return None
     culprit, wrapper = found
     return UnscriptableAnnotation(_error(culprit, wrapper, where),
-                                  _advice(annotation, culprit))
+                                  _advice(annotation, culprit, imports, where))
 
 
 def _unquoted(node: cst.BaseExpression) -> cst.BaseExpression | None:
@@ -189,14 +189,24 @@ def _error(culprit: _Culprit, wrapper: str | None, where: str) -> str:
     return f"Unknown type name '{culprit.name}'"
 
 
-def _advice(annotation: cst.BaseExpression, culprit: _Culprit) -> str:
-    if culprit.replacement is None:
-        name = culprit.name.rsplit(".", 1)[-1]
-        return _NO_TYPE_ADVICE.get(name, "annotate the concrete type (`Tensor`, `int`, `str`, "
-                                         "...) or `Any`")
-    fixed = annotation.deep_replace(culprit.node, cst.parse_expression(culprit.replacement))
-    # Element types kept from the source need no comment; a guessed `Tensor` does.
-    guessed = culprit.kind not in ("dots", "unknown-constructor")
+def _advice(annotation: cst.BaseExpression, culprit: _Culprit, imports: ImportTable,
+            where: str) -> str:
+    """The annotation with every rejected part replaced (`tuple[tuple[Tensor, ...], ...]`
+    has several), or what to do when no TorchScript type fits."""
+    guessed = False
+    fixed = annotation
+    for _ in range(16):  # an annotation has a handful of parts; the bound is only a guard
+        if culprit.replacement is None:
+            name = culprit.name.rsplit(".", 1)[-1]
+            return _NO_TYPE_ADVICE.get(name, "annotate the concrete type (`Tensor`, `int`, "
+                                             "`str`, ...) or `Any`")
+        # Element types kept from the source need no comment; a guessed `Tensor` does.
+        guessed = guessed or culprit.kind not in ("dots", "unknown-constructor")
+        fixed = fixed.deep_replace(culprit.node, cst.parse_expression(culprit.replacement))
+        found = _culprit(fixed, imports, where, where == ATTRIBUTE, wrapped=None, top=True)
+        if found is None:
+            break
+        culprit = found[0]
     return f"write `{code_of(fixed)}`" + (" with the types it really holds" if guessed else "")
 
 

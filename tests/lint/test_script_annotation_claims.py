@@ -34,7 +34,8 @@ REJECTED = [
     "List[Dict]", "Sequence[int]", "collections.abc.Sequence[int]", "Iterable[torch.Tensor]",
     "Mapping[str, torch.Tensor]", "Callable", "Callable[[torch.Tensor], torch.Tensor]",
     "Optional[Callable]", "Sequence", "set", "Set[int]", "object", "torch.Size",
-    "Optional[torch.Size]", "'Optional[dict]'",
+    "Optional[torch.Size]", "'Optional[dict]'", "list[dict] | None",
+    "tuple[torch.Tensor, ...] | None", "tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]",
 ]
 ACCEPTED = [
     "Any", "Optional[Any]", "Dict[str, Any]", "List[Any]", "Dict[str, torch.Tensor]",
