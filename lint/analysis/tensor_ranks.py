@@ -10,7 +10,11 @@ Measured on coremltools 9.0 (static input shapes): a rank-6 `reshape` whose only
 back to rank <= 5, directly or after `permute`/`transpose` (the window partition of Swin-style
 models), converts, because the `expand_high_rank_reshape_and_transpose` and reshape-merging graph
 passes remove it. Any other use keeps the rank-6 value in the program and `ct.convert` fails;
-a rank-6 value made by `unsqueeze`/`expand`/`None` indexing (`expand_dims`) always fails.
+a rank-6 value made by `unsqueeze`/`expand`/`None` indexing (`expand_dims`) is never folded back.
+An unused value is removed with everything that made it, so what counts is the uses: a value
+returned to another function or passed to a submodule (which may reshape it), written into
+another tensor in place (attention maps assembled with `scatter_`, dropped unless requested), or
+made only inside a branch on a size (the capture keeps one branch) is not reported.
 """
 
 from __future__ import annotations
@@ -263,9 +267,6 @@ class RankTracker:
             self._eval(node.func.value)
         for arg in node.args:
             value = self._eval(arg.value)
-            if value.high is None or (isinstance(node.func, cst.Name)
-                                      and node.func.value in ("len", "isinstance")):
-                continue
             if torch_op:
                 self._keep(value, node)
         return UNKNOWN

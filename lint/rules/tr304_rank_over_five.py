@@ -34,7 +34,7 @@ class RankOverFive(Rule):
     ```python
     corr = torch.matmul(fmap1.transpose(1, 2), fmap2)
     corr = corr.view(batch, ht, wd, 1, ht, wd)
-    return corr / math.sqrt(dim)
+    return corr / dim ** 0.5
     ```
 
     ## Use instead
@@ -42,7 +42,7 @@ class RankOverFive(Rule):
     where they are needed:
     ```python
     corr = corr.view(batch * ht * wd, 1, ht, wd)
-    return corr / math.sqrt(dim)
+    return corr / dim ** 0.5
     ```
 
     ## Fix safety
@@ -160,7 +160,7 @@ class RankOverFive(Rule):
                     fmap2 = fmap2.view(batch, dim, ht * wd)
                     corr = torch.matmul(fmap1.transpose(1, 2), fmap2)
                     corr = corr.view(batch, ht, wd, 1, ht, wd)
-                    return corr / math.sqrt(dim)
+                    return corr / dim ** 0.5
         """),
         Invalid("""
             class Net(nn.Module):
@@ -238,7 +238,7 @@ class RankOverFive(Rule):
                 "(a rank-6 view that is only permuted and reshaped back to rank <= 5 converts)")
 
     def _use(self, user: cst.CSTNode) -> str:
-        """`.amax(...) uses it`, `corr / math.sqrt(dim) uses it`, `it is returned`."""
+        """`.amax(...) uses it`, `corr / dim ** 0.5 uses it`, `it is returned`."""
         if isinstance(user, cst.Return):
             return "it is returned"
         if isinstance(user, cst.Call) and isinstance(user.func, cst.Attribute):
