@@ -136,7 +136,7 @@ def _chain_source(view_rank: int, steps: list[str], reshape_back: bool) -> str:
             "    def forward(self, x):\n" + "\n".join(lines) + "\n")
 
 
-@settings(max_examples=12, deadline=None, derandomize=True,
+@settings(max_examples=10, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(view_rank=st.sampled_from(sorted(VIEWS)),
        steps=st.lists(st.sampled_from(STEPS), max_size=3), reshape_back=st.booleans())
