@@ -259,7 +259,7 @@ def source_line(relative: str, line: int) -> str:
         return ""
 
 
-def truth_document(records: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+def truth_document(records: list[dict[str, Any]]) -> dict[str, Any]:
     entries = merge(records)
     kinds: dict[str, int] = {}
     for entry in entries:
@@ -268,9 +268,8 @@ def truth_document(records: list[dict[str, Any]], seconds: float) -> dict[str, A
         "version": 1,
         "generated_by": "benchmarks/lint_truth.py",
         "environment": versions(),
-        # Wall seconds of this run (cached models cost nothing) and of collecting every model
-        # from scratch (each model's own process, as recorded when it was collected).
-        "collection_seconds": round(seconds, 1),
+        # Wall seconds of collecting every model from scratch (each model's own process, as
+        # recorded when it was collected; cached models cost nothing on a re-run).
         "collection_seconds_cold": round(sum(r.get("seconds_wall", 0) for r in records), 1),
         "models": [{key: record.get(key) for key in
                     ("model", "family", "status", "inputs", "seconds", "seconds_total", "failed")
@@ -280,8 +279,8 @@ def truth_document(records: list[dict[str, Any]], seconds: float) -> dict[str, A
         "counts": {"lines": len(entries), "files": len({e["path"] for e in entries}),
                    "by_kind": dict(sorted(kinds.items()))},
         "truth": entries,
-        "unlocated": [dict(item, model=record["model"]) for record in records
-                      for item in record["unlocated"]],
+        "unlocated": [dict(item, model=record["model"], message=_ADDRESS.sub("", item["message"]))
+                      for record in records for item in record["unlocated"]],
     }
 
 
@@ -320,9 +319,10 @@ def main(argv: list[str] | None = None) -> int:
         state = record.get("failed") or f"{len(record['events'])} events, " \
                                         f"{len(record['unlocated'])} unlocated"
         print(f"{model.name:28s} {origin:>8s}  {state}", flush=True)
-    document = truth_document(records, time.perf_counter() - started)
+    document = truth_document(records)
     print(f"\n{document['counts']['lines']} truth lines in {document['counts']['files']} files; "
-          f"{len(document['unlocated'])} unlocated events")
+          f"{len(document['unlocated'])} unlocated events; {time.perf_counter() - started:.0f} s "
+          f"(cold: {document['collection_seconds_cold']:.0f} s)")
     for kind, count in document["counts"]["by_kind"].items():
         print(f"  {kind:24s} {count:5d}")
     if output is not None:
