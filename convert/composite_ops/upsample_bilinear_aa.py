@@ -27,11 +27,12 @@ SUMMARY = ("antialiased bilinear downsampling (aten::_upsample_bilinear2d_aa): t
 
 def lower(context: Any, node: Any) -> bool:
     import torch
-    from coremltools.converters.mil.frontend.torch.ops import upsample_bilinear2d as upstream
     from coremltools.converters.mil.mil.types.symbolic import any_symbolic
 
+    from torchready.convert.composite_ops import upstream_converter
     from torchready.convert.composite_ops._separable import parse_resize, resample
 
+    upstream = upstream_converter(node)
     x = context[node.inputs[0]]
     if x.rank != 4 or any_symbolic(x.shape[-2:]):
         upstream(context, node)  # dynamic sizes: nothing better to offer than coremltools'
