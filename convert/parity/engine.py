@@ -8,7 +8,7 @@ eagerly (the reference), the TorchScript module runs on the same tensors, and th
 model runs on the same values as Core ML receives them: on torchready's MIL reference runtime
 everywhere, and on Apple's runtime too where it exists (`device`). Each output of each target is
 measured (`metrics`) and judged (`thresholds`: fp32 allclose for the TorchScript module and fp32
-programs, PSNR for fp16 programs).
+programs, an element-wise tolerance scaled to fp16's precision and PSNR for fp16 programs).
 
 When the converted model fails, `localise` finds the first MIL op that diverges on the first
 failing input, and with an fp16 program `reconvert("fp32")` (supplied by the caller, which knows
@@ -25,8 +25,8 @@ from typing import Any
 from torchready.convert.parity.feeds import ParityCase, build_cases, describe_inputs
 from torchready.convert.parity.histogram import ErrorHistogram
 from torchready.convert.parity.metrics import compare_arrays
-from torchready.convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison, ParityReport,
-                                   Recheck, summarise)
+from torchready.convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison,
+                                             ParityReport, Recheck, outlier_notes, summarise)
 from torchready.convert.parity.thresholds import FAIL, Thresholds, judge, worst
 
 # reconvert(precision) -> (mlmodel, sourcemap, torchscript graph coremltools converted)
@@ -109,6 +109,7 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
             report.comparisons.extend(_compare(target, case.label, names, reference, outputs,
                                                rule, axes))
     report.rows = summarise(report.comparisons, report.targets, names)
+    report.notes.extend(outlier_notes(report.comparisons))
     if report.status == FAIL:
         _explain(report, prepared, captured_module, program, plan.cases, sourcemap, graph,
                  reconvert, options, coreml_output_names, axes)

@@ -202,6 +202,22 @@ def summarise(comparisons: list[Comparison], targets: list[str], outputs: list[s
     return rows
 
 
+def outlier_notes(comparisons: list[Comparison]) -> list[str]:
+    """One sentence per (target, output) that passed the fp16 element-wise gate with elements
+    outside its tolerance (within the allowed share): the worst input's count and worst value."""
+    worst: dict[tuple[str, str], tuple[MetricCheck, str]] = {}
+    for comparison in comparisons:
+        for check in comparison.checks:
+            if check.metric != "elementwise" or check.status != PASS or not check.value:
+                continue
+            key = (comparison.target, comparison.output)
+            if key not in worst or check.value > (worst[key][0].value or 0.0):
+                worst[key] = (check, comparison.case)
+    return [f"{target} output '{output}' on {case}: {check.detail}; within the fp16 element-wise "
+            f"rule's allowance ({check.limit})"
+            for (target, output), (check, case) in worst.items()]
+
+
 def _problems(comparisons: list[Comparison]) -> list[str]:
     """One phrase per failing or warning metric, naming every input it happened on and the
     worst value seen."""
@@ -222,7 +238,7 @@ def _problems(comparisons: list[Comparison]) -> list[str]:
 def _badness(check: MetricCheck) -> float:
     """Lower is worse, whatever the metric (errors and mismatch counts grow when worse)."""
     value = check.value if check.value is not None else 0.0
-    return -value if check.metric in ("allclose", "nonfinite") else value
+    return -value if check.metric in ("allclose", "nonfinite", "elementwise") else value
 
 
 def _problem(check: MetricCheck, case: str) -> str:
@@ -234,6 +250,9 @@ def _problem(check: MetricCheck, case: str) -> str:
         value = f"cosine {check.value:.5f}"
     elif check.metric == "allclose":
         value = f"max abs {check.value:.3g}"
+    elif check.metric == "elementwise":
+        word = "failed" if check.status == FAIL else "warned"
+        return f"elementwise {word} on {case}: {check.detail} (needs {check.limit})"
     elif check.metric == "nonfinite":
         word = "failed" if check.status == FAIL else "warned"
         return f"nonfinite {word} on {case}: {check.detail}"
