@@ -1,6 +1,6 @@
 """When an output passes, warns or fails: the rule, per compute precision, and configurable.
 
-The rule (documented in the README section on parity):
+The rule (documented in docs/parity.md, "Metrics and the rule"):
 
 * **fp32** (the TorchScript module always; the converted model with `compute_precision=fp32`):
   coremltools' own test tolerance, `np.testing.assert_allclose(atol=1e-4, rtol=1e-5)`, applied
