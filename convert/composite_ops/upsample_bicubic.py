@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 KIND = "upsample_bicubic2d"
-ALIASES: tuple[str, ...] = ("_upsample_bicubic2d_aa",)
+# the .vec overloads are the names torch.export's graphs use
+ALIASES: tuple[str, ...] = ("_upsample_bicubic2d_aa", "upsample_bicubic2d.vec",
+                            "_upsample_bicubic2d_aa.vec")
 OVERRIDE = False
 SUMMARY = ("bicubic interpolation (aten::upsample_bicubic2d, antialiased too): Wh @ x @ Ww^T with "
            "weight matrices computed by torch's own kernel")

@@ -40,6 +40,27 @@ from torchready.convert.coreml.registry import Converter, Lowering, Overlay, Pre
 _DUNDER_ALIASES = {"__or__": "or", "__xor__": "xor"}
 
 
+def _promoted_dtype(node: Any, tensor_dtype: Any, scalar: Any) -> Any:
+    """torch's result dtype for `where(cond, tensor, scalar)` as coremltools holds it (fp32 for
+    a float result, int32 for an integer one, bool)."""
+    from coremltools.converters.mil.mil import types
+
+    value = (getattr(node, "meta", None) or {}).get("val")
+    name = str(getattr(value, "dtype", "")).replace("torch.", "")
+    if name:
+        if name == "bool":
+            return types.bool
+        if name.startswith(("float", "bfloat", "half")):
+            return tensor_dtype if types.is_float(tensor_dtype) else types.fp32
+        return tensor_dtype if types.is_int(tensor_dtype) else types.int32
+    # no fx value: torch's category rule (bool < int < float; a scalar never narrows a tensor)
+    if isinstance(scalar, float) and not types.is_float(tensor_dtype):
+        return types.fp32
+    if isinstance(scalar, int) and not isinstance(scalar, bool) and types.is_bool(tensor_dtype):
+        return types.int32
+    return tensor_dtype
+
+
 class _Applied(threading.local):
     def __init__(self) -> None:
         self.names: list[str] | None = None
@@ -132,8 +153,9 @@ def _select_scatter(upstream: Any) -> Any:
 
 
 def where_scalar_other(context: Any, node: Any) -> None:
-    """torch.where(cond, tensor, scalar): the scalar becomes a constant of the tensor's dtype
-    (a Python float against an fp16/fp32 tensor, an int against int32)."""
+    """torch.where(cond, tensor, scalar) in torch's result dtype (type promotion: an int or bool
+    tensor with a float scalar is float, a bool tensor with an int scalar is int; the fx node's
+    value says which): the tensor is cast to it when it differs, the scalar is a constant of it."""
     import numpy as np
     from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.mil import types
@@ -145,6 +167,9 @@ def where_scalar_other(context: Any, node: Any) -> None:
     value = context[raw].val if isinstance(raw, str) else raw
     if not types.is_bool(cond.dtype):
         cond = mb.cast(x=cond, dtype="bool")
+    promoted = _promoted_dtype(node, a.dtype, value)
+    if promoted != a.dtype:
+        a = mb.cast(x=a, dtype=types.builtin_to_string(promoted))
     if a.rank == 0 and cond.rank > 0:
         # `torch.where(mask, zeros(()), -inf)` (gpt-neo, bloom): with two rank-0 branches MIL's
         # select first infers a rank-0 result and a later pass re-infers the mask's shape
