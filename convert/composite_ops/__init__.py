@@ -38,7 +38,7 @@ from torchready.convert.coreml.registry import Converter, Lowering, Overlay, Pre
 
 # One module per op, in the order `torchready audit` lists them.
 _MODULES = ("diff", "new_ones", "scalar_cast", "sdpa_gqa", "tensor_assign", "upsample_bicubic",
-            "upsample_bilinear", "upsample_bilinear_aa", "upsample_nearest")
+            "upsample_bilinear", "upsample_bilinear_aa", "upsample_nearest", "float_unary")
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,11 @@ EXPECTED_WITHOUT = {"diff": ("TR301", "not implemented"),
                     # converts without the fix, silently wrong: tests/convert/zoo shows it
                     "_upsample_bilinear2d_aa": None,
                     # the nearest-exact half of the example has no converter at all
-                    "upsample_nearest2d": ("TR301", "not implemented")}
+                    "upsample_nearest2d": ("TR301", "not implemented"),
+                    "sqrt": ("TR303", "expects tensor or scalar of dtype from type domain")}
 # Fixes of converters coremltools has but gets wrong (the rest are ops it lacks).
 OVERRIDES = {"int", "scaled_dot_product_attention", "_internal_op_tensor_inplace_copy",
-             "upsample_bilinear2d", "_upsample_bilinear2d_aa", "upsample_nearest2d"}
+             "upsample_bilinear2d", "_upsample_bilinear2d_aa", "upsample_nearest2d", "sqrt"}
 FAILING_WITHOUT = [op for op in OPS if EXPECTED_WITHOUT[op.kind] is not None]
 
 
@@ -46,7 +47,7 @@ def test_every_op_module_is_listed_with_its_contract():
     assert [op.kind for op in OPS] == ["diff", "new_ones", "int", "scaled_dot_product_attention",
                                        "_internal_op_tensor_inplace_copy", "upsample_bicubic2d",
                                        "upsample_bilinear2d", "_upsample_bilinear2d_aa",
-                                       "upsample_nearest2d"]
+                                       "upsample_nearest2d", "sqrt"]
     for op in OPS:
         assert op.summary and callable(op.lower)
         assert op.override == (op.kind in OVERRIDES)  # only broken converters are overridden
