@@ -27,7 +27,8 @@ from torchready.convert.parity.histogram import ErrorHistogram
 from torchready.convert.parity.metrics import compare_arrays
 from torchready.convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison,
                                              ParityReport, Recheck, outlier_notes, summarise)
-from torchready.convert.parity.thresholds import FAIL, Thresholds, judge, worst
+from torchready.convert.parity.fp16_range import RangeCount
+from torchready.convert.parity.thresholds import FAIL, PASS, Thresholds, judge, worst
 
 # reconvert(precision) -> (mlmodel, sourcemap, torchscript graph coremltools converted)
 Reconvert = Callable[[str], tuple[Any, Any, Any]]
@@ -87,11 +88,14 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
         report.errors.append(f"the converted model cannot run on the reference runtime: op "
                              f"{op_type} ({op_name} in {block}) is not supported")
     timings = report.timings
+    ranges = {name: RangeCount() for name in names}
     for case in plan.cases:
         reference, error = _timed(timings, "eager", _eager, prepared, case.torch_inputs)
         if error is not None:
             report.errors.append(f"the eager model fails on {case.label}: {error}")
             continue
+        for name, value in zip(names, reference):
+            ranges[name].add(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
         targets: dict[str, tuple[list | None, str | None]] = {
             TORCHSCRIPT: _timed(timings, TORCHSCRIPT, _torch_outputs, captured_module,
                                 case.torch_inputs)}
@@ -113,6 +117,12 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
     if report.status == FAIL:
         _explain(report, prepared, captured_module, program, plan.cases, sourcemap, graph,
                  reconvert, options, coreml_output_names, axes)
+    if report.precision == "fp16" and report.status != PASS:
+        report.fp16_range = [count.sentence(f"output '{name}'")
+                             for name, count in ranges.items() if count.outside]
+        found = getattr(report.divergence, "fp16_range", "")
+        if found:
+            report.fp16_range.append(found)
     report.timings["total"] = time.perf_counter() - started
     return report
 

@@ -75,6 +75,8 @@ class Divergence:
     compared_before: int = 0  # aligned values that still agreed
     hint: str = ""
     inserted_cast: bool = False  # an fp16 cast coremltools added after the PyTorch value
+    # fp16 programs: PyTorch's value here holds values fp16 cannot represent (one sentence)
+    fp16_range: str = ""
 
     def headline(self) -> str:
         where = f" from {self.path}:{self.line}" if self.path else ""
@@ -93,7 +95,7 @@ class Divergence:
             "fp16_overflow": self.fp16_overflow,
             "value_range": list(self.value_range), "compared_before": self.compared_before,
             "unaligned_between": self.unaligned_between, "hint": self.hint,
-            "inserted_cast": self.inserted_cast,
+            "inserted_cast": self.inserted_cast, "fp16_range": self.fp16_range,
             "metrics": self.metrics.to_json(), "headline": self.headline(),
         }
 
@@ -179,11 +181,24 @@ def localise(program: Any, sourcemap: Mapping[str, Any] | None, values: Any,
         divergence = _divergence(pair, reason, metrics, sourcemap, records.get(pair.op_name),
                                  case.label, precision, between,
                                  sum(1 for c in comparisons if c.diverged is None))
+        if precision == "fp16":
+            divergence.fp16_range = _range_sentence(reference, divergence)
         return Localisation(divergence, comparisons)
     return Localisation(None, comparisons,
                         note=f"none of the {len(comparisons)} values aligned with PyTorch "
                              "diverges: the difference arises in ops without a PyTorch "
                              "counterpart (inside loop bodies, or the final outputs)")
+
+
+def _range_sentence(reference: Any, divergence: Divergence) -> str:
+    from torchready.convert.parity.fp16_range import RangeCount
+
+    count = RangeCount().add(reference)
+    if not count.outside:
+        return ""
+    kind = f"{divergence.torch_kind} " if divergence.torch_kind else ""
+    where = f" at {divergence.path}:{divergence.line}" if divergence.path else ""
+    return count.sentence(f"value of {kind}'{divergence.torch_name}'{where}")
 
 
 def _computed_by(pair: Any, ops: list[Any]) -> Any:

@@ -91,6 +91,9 @@ class ParityReport:
     recheck: Recheck | None = None
     cause: str = ""  # "fp16" | "conversion" | "capture" | "" (passed)
     notes: list[str] = field(default_factory=list)
+    # fp16 programs that did not pass: one sentence per output (or diverging value) PyTorch holds
+    # values fp16 cannot represent in (torchready.convert.parity.fp16_range)
+    fp16_range: list[str] = field(default_factory=list)
     targets: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # What the `torchscript` target ran: "torchscript", or "export" (the ExportedProgram's
@@ -153,6 +156,7 @@ class ParityReport:
             "localisation_note": self.localisation_note,
             "recheck_fp32": self.recheck.to_json() if self.recheck else None,
             "cause": self.cause,
+            "fp16_range": self.fp16_range,
             "notes": self.notes,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -296,6 +300,8 @@ def render_text(report: ParityReport, stream: TextIO, width: int | None = None) 
                   f"{escape(report.torchscript_thresholds.describe())}", style="dim")
     for failure in report.failures():
         console.print(f"[bold red]parity failure[/] {escape(failure)}")
+    for sentence in report.fp16_range:
+        console.print(f"[bold]fp16 range[/] {escape(sentence)}")
     for row in report.rows:
         if row.status == WARN:
             console.print(f"[yellow]parity warning[/] "
