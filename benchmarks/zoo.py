@@ -284,6 +284,7 @@ def milrt_parity(result: Any) -> Parity:
     import torch
 
     from torchready.convert.milrt import load_program
+    from torchready.convert.model_state import evaluating
 
     started = time.perf_counter()
     prepared = result.prepared
@@ -296,7 +297,7 @@ def milrt_parity(result: Any) -> Parity:
     cases = [("example", tuple(prepared.example_inputs), tuple(prepared.reference_outputs))]
     random_inputs = tuple(_random_like(t, seed=11 + i)
                           for i, t in enumerate(prepared.example_inputs))
-    with torch.no_grad():
+    with torch.no_grad(), evaluating(prepared.original):  # to_coreml gave it back as built
         random_outputs = tuple(_flat_outputs(prepared.module(*random_inputs)))
     cases.append(("random", random_inputs, random_outputs))
 

@@ -155,12 +155,14 @@ def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
 
     What the call changes in the process lives exactly as long as the call (`process_state`):
     coremltools' logger routed into torchready, torchready's converters in coremltools' op
-    registry. Calls from several threads run one at a time.
+    registry; and the user's model gets its training flags and requires_grad back
+    (`model_state`), also when a stage raises. Calls from several threads run one at a time.
     """
     from torchready.convert.composite_ops import installed
     from torchready.convert.coreml.quiet import routed
+    from torchready.convert.model_state import preserved
 
-    with _ONE_CALL_AT_A_TIME, routed(), installed():
+    with _ONE_CALL_AT_A_TIME, routed(), installed(), preserved(spec.module):
         return _run(spec, options or PipelineOptions(), result, linted)
 
 

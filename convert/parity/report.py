@@ -18,6 +18,7 @@ from torchready.convert.parity.thresholds import FAIL, PASS, WARN, MetricCheck, 
 TORCHSCRIPT = "torchscript"
 REFERENCE = "coreml"  # the converted model on the MIL reference runtime
 DEVICE = "coreml-device"  # Apple's runtime (macOS only)
+UNRUN = "could not run"  # a row's problem when its target could not run on an input
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class ParityReport:
     # fp16 programs that did not pass: one sentence per output (or diverging value) PyTorch holds
     # values fp16 cannot represent in (torchready.convert.parity.fp16_range)
     fp16_range: list[str] = field(default_factory=list)
+    rejected_inputs: int = 0  # random inputs the eager model rejected (see notes)
     targets: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # What the `torchscript` target ran: "torchscript", or "export" (the ExportedProgram's
@@ -157,6 +159,7 @@ class ParityReport:
             "recheck_fp32": self.recheck.to_json() if self.recheck else None,
             "cause": self.cause,
             "fp16_range": self.fp16_range,
+            "rejected_inputs": self.rejected_inputs,
             "notes": self.notes,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -176,7 +179,8 @@ def _input_json(info: Any) -> dict[str, Any]:
 
 
 def _failed_metrics(row: OutputRow) -> list[str]:
-    return [problem.split(" failed", 1)[0] for problem in row.problems if " failed " in problem]
+    return [UNRUN if problem.startswith(UNRUN) else problem.split(" failed", 1)[0]
+            for problem in row.problems if " failed " in problem or problem.startswith(UNRUN)]
 
 
 def summarise(comparisons: list[Comparison], targets: list[str], outputs: list[str]
@@ -204,6 +208,22 @@ def summarise(comparisons: list[Comparison], targets: list[str], outputs: list[s
                 problems=problems,
             ))
     return rows
+
+
+def mark_unrun(rows: list[OutputRow], target: str, outputs: list[str], status: str,
+               problem: str) -> None:
+    """A target that could not run (on some or every input) keeps one row per output, marked
+    with `status` and the reason; rows it has from other inputs are kept and marked too."""
+    for output in outputs:
+        row = next((r for r in rows if r.target == target and r.output == output), None)
+        if row is None:
+            nan = math.nan
+            row = OutputRow(target=target, output=output, status=status, cases=0, max_abs=nan,
+                            max_rel=nan, psnr_db=nan, snr_db=nan, cosine=nan, argmax=None,
+                            exact=None)
+            rows.append(row)
+        row.status = worst([row.status, status])
+        row.problems.append(problem)
 
 
 def outlier_notes(comparisons: list[Comparison]) -> list[str]:
@@ -290,7 +310,7 @@ def render_text(report: ParityReport, stream: TextIO, width: int | None = None) 
             cells = [_fmt(row.max_abs), "-", "-", "-", "-", f"{row.exact:.1%} exact"]
         else:
             cells = [_fmt(row.max_abs), _fmt(row.max_rel), _fmt_db(row.psnr_db),
-                     _fmt_db(row.snr_db), f"{row.cosine:.6f}",
+                     _fmt_db(row.snr_db), "-" if math.isnan(row.cosine) else f"{row.cosine:.6f}",
                      f"{row.argmax:.2%} argmax" if row.argmax is not None else "-"]
         table.add_row(escape(report.label(row.target)), escape(row.output), verdict,
                       *map(escape, cells))
@@ -354,6 +374,8 @@ def _fmt(value: float) -> str:
 
 
 def _fmt_db(value: float) -> str:
+    if math.isnan(value):
+        return "-"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.1f}"
