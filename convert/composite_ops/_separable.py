@@ -59,6 +59,22 @@ def torch_output_size(size: int, scale: float) -> int:
     return int(math.floor(float(size) * float(scale)))
 
 
+def image_example(module: Any, shape: tuple[int, ...], name: str = "x") -> Any:
+    """The `CompositeExample` of a resizing model with one fixed-size image input of `shape`."""
+    import numpy as np
+    import torch
+
+    from torchready.convert.composite_ops import CompositeExample
+
+    def convert_kwargs() -> dict[str, Any]:
+        import coremltools as ct
+
+        return {"inputs": [ct.TensorType(name=name, shape=shape, dtype=np.float32)]}
+
+    image = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    return CompositeExample(module.eval(), (image,), convert_kwargs)
+
+
 def is_static_image(x: Any) -> bool:
     """A 4-D value with a fixed height and width (what the matrices need)."""
     from coremltools.converters.mil.mil.types.symbolic import any_symbolic

@@ -54,11 +54,10 @@ def resampling_matrix(size: int, out_size: int, align_corners: bool, scale: floa
 def example() -> Any:
     """DINOv2's position-embedding resize: a learned grid resized bicubically, plus a
     scale-factor upsampling with align_corners and an antialiased downsampling of the input."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from torchready.convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops._separable import image_example
 
     class Resizes(torch.nn.Module):
         def __init__(self):
@@ -72,10 +71,5 @@ def example() -> Any:
             down = F.interpolate(x, size=(3, 4), mode="bicubic", antialias=True)
             return (x + grid).sum() + up.mean(dim=(2, 3)) + down.amax(dim=(2, 3))
 
-    def convert_kwargs() -> dict[str, Any]:
-        import coremltools as ct
-
-        return {"inputs": [ct.TensorType(name="x", shape=(1, 4, 6, 8), dtype=np.float32)]}
-
-    torch.manual_seed(0)
-    return CompositeExample(Resizes().eval(), (torch.randn(1, 4, 6, 8),), convert_kwargs)
+    torch.manual_seed(0)  # the grid
+    return image_example(Resizes(), (1, 4, 6, 8))

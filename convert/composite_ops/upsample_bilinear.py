@@ -46,11 +46,10 @@ def lower(context: Any, node: Any) -> bool:
 
 def example() -> Any:
     """A 0.75x bilinear downscaling of a 10x10 map (7.5 -> 7 pixels), next to a 2x one."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from torchready.convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops._separable import image_example
 
     class Pyramid(torch.nn.Module):
         def forward(self, x):
@@ -58,10 +57,4 @@ def example() -> Any:
             large = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             return small.sum(dim=(2, 3)) + large.mean(dim=(2, 3))
 
-    def convert_kwargs() -> dict[str, Any]:
-        import coremltools as ct
-
-        return {"inputs": [ct.TensorType(name="x", shape=(1, 2, 10, 10), dtype=np.float32)]}
-
-    x = torch.randn(1, 2, 10, 10, generator=torch.Generator().manual_seed(0))
-    return CompositeExample(Pyramid().eval(), (x,), convert_kwargs)
+    return image_example(Pyramid(), (1, 2, 10, 10))

@@ -46,11 +46,10 @@ def lower(context: Any, node: Any) -> bool:
 
 def example() -> Any:
     """torchvision-style antialiased downsizing of an image, next to an upsizing."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from torchready.convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops._separable import image_example
 
     class Thumbnail(torch.nn.Module):
         def forward(self, image):
@@ -58,10 +57,4 @@ def example() -> Any:
             large = F.interpolate(image, scale_factor=2.0, mode="bilinear", antialias=True)
             return small.sum(dim=(2, 3)) + large.mean(dim=(2, 3))
 
-    def convert_kwargs() -> dict[str, Any]:
-        import coremltools as ct
-
-        return {"inputs": [ct.TensorType(name="image", shape=(1, 2, 12, 16), dtype=np.float32)]}
-
-    image = torch.randn(1, 2, 12, 16, generator=torch.Generator().manual_seed(0))
-    return CompositeExample(Thumbnail().eval(), (image,), convert_kwargs)
+    return image_example(Thumbnail(), (1, 2, 12, 16), name="image")

@@ -63,11 +63,10 @@ def _upstream(context: Any, node: Any) -> bool:
 
 def example() -> Any:
     """An FPN-style nearest upsampling to a skip connection's size, and a nearest-exact one."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from torchready.convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops._separable import image_example
 
     class SkipResize(torch.nn.Module):
         def forward(self, x):
@@ -75,10 +74,4 @@ def example() -> Any:
             exact = F.interpolate(x, scale_factor=1.5, mode="nearest-exact")
             return up.sum(dim=(2, 3)) + exact.amax(dim=(2, 3))
 
-    def convert_kwargs() -> dict[str, Any]:
-        import coremltools as ct
-
-        return {"inputs": [ct.TensorType(name="x", shape=(1, 2, 10, 10), dtype=np.float32)]}
-
-    x = torch.randn(1, 2, 10, 10, generator=torch.Generator().manual_seed(0))
-    return CompositeExample(SkipResize().eval(), (x,), convert_kwargs)
+    return image_example(SkipResize(), (1, 2, 10, 10))

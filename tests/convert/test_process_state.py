@@ -82,6 +82,15 @@ def _process_state():
     }
 
 
+def test_both_frontends_look_converters_up_in_the_one_registry_the_snapshot_covers():
+    from coremltools.converters.mil.frontend.torch import converter, internal_graph, ops
+
+    # TorchScript: converter/ops; torch.export: internal_graph's `kind in registry` check
+    assert converter._TORCH_OPS_REGISTRY is _TORCH_OPS_REGISTRY
+    assert ops._TORCH_OPS_REGISTRY is _TORCH_OPS_REGISTRY
+    assert internal_graph._TORCH_OPS_REGISTRY is _TORCH_OPS_REGISTRY
+
+
 def _torchready_entries():
     return sorted(name for name, func in _TORCH_OPS_REGISTRY.name_to_func_mapping.items()
                   if (getattr(func, "__module__", "") or "").startswith("torchready"))
