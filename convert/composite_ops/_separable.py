@@ -82,6 +82,19 @@ def is_static_image(x: Any) -> bool:
     return x.rank == 4 and not any_symbolic(x.shape[-2:])
 
 
+def is_static_resize(context: Any, node: Any) -> bool:
+    """A resize the matrices can do: a static image, and an output size that is absent or a
+    constant (a size read from another input's shape is not)."""
+    source, size = node.inputs[0], node.inputs[1] if len(node.inputs) > 1 else None
+    if not is_static_image(context[source]):
+        return False
+    if size is None or isinstance(size, (list, tuple)) and all(isinstance(s, int) for s in size):
+        return True
+    var = context[size] if isinstance(size, str) and size in context else None
+    parts = var if isinstance(var, (list, tuple)) else [var]  # a list of size scalars, or one
+    return all(part is None or part.val is not None for part in parts)
+
+
 def resample(x: Any, output_size: list[int], align_corners: bool, scales: list[float | None],
              aten_op: Any, name: str) -> Any:
     """`aten_op(x, ...)` as two matmuls with the op's own weights."""

@@ -29,9 +29,9 @@ def lower(context: Any, node: Any) -> bool:
     import torch
 
     from torchready.convert.composite_ops import upstream_converter
-    from torchready.convert.composite_ops._separable import is_static_image, parse_resize, resample
+    from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
 
-    if is_static_image(context[node.inputs[0]]):
+    if is_static_resize(context, node):
         x, output_size, align_corners, scales = parse_resize(context, node)
         sizes = (int(x.shape[-2]), int(x.shape[-1]))
         fractional = any(scale is not None and size * scale != int(size * scale)

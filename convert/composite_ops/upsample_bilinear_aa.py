@@ -31,10 +31,10 @@ def lower(context: Any, node: Any) -> bool:
     import torch
 
     from torchready.convert.composite_ops import upstream_converter
-    from torchready.convert.composite_ops._separable import is_static_image, parse_resize, resample
+    from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
 
     upstream = upstream_converter(node)
-    if not is_static_image(context[node.inputs[0]]):
+    if not is_static_resize(context, node):
         upstream(context, node)  # dynamic sizes: nothing better to offer than coremltools'
         return False
     x, output_size, align_corners, scales = parse_resize(context, node)

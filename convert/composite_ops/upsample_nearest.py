@@ -34,10 +34,10 @@ def lower(context: Any, node: Any) -> bool:
     import torch
     from coremltools.converters.mil.frontend.torch.utils import sanitize_op_kind
 
-    from torchready.convert.composite_ops._separable import is_static_image, parse_resize, resample
+    from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
 
     exact = sanitize_op_kind(node.kind).startswith("_")
-    if not is_static_image(context[node.inputs[0]]) and not exact:
+    if not is_static_resize(context, node) and not exact:
         return _upstream(context, node)
     x, output_size, _, scales = parse_resize(context, node, with_align_corners=False)
     sizes = (int(x.shape[-2]), int(x.shape[-1]))

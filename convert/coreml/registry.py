@@ -17,7 +17,9 @@ a torchready conversion runs. What such a concurrent call can still notice: memb
 (`kind in registry`, the export frontend's up-front check) see the added names, so a model using
 one fails at the op instead of before converting. Entering and leaving are serialised by the
 overlay's lock (`process_state.SharedPatch`); hold `overlay.lock` to change the registry while
-calls may be running.
+calls may be running. (coremltools' MIL builder keeps one block stack per process, so two
+conversions running at the same moment are unsafe whatever the registry holds: the pipeline runs
+torchready's own calls one at a time.)
 """
 
 from __future__ import annotations
@@ -87,17 +89,11 @@ class Overlay:
         """torchready's converters in the registry while the block runs (re-entrant)."""
         return self._patch.active()
 
-    def inside(self) -> bool:
-        return self._patch.inside()
-
     def previous(self, name: str) -> Lowering | None:
         """What the registry held for `name` before this overlay (while it is applied)."""
         if name in self._previous:
             return self._previous[name]
         return registry().name_to_func_mapping.get(name)
-
-    def installed_names(self) -> list[str]:
-        return sorted(self._installed)
 
     @contextlib.contextmanager
     def disabled(self, names: Iterable[str]) -> Iterator[None]:

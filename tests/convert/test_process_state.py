@@ -214,7 +214,10 @@ def test_another_thread_sees_coremltools_as_the_user_left_it_during_a_conversion
     converting, other_done = threading.Event(), threading.Event()
     seen = {}
 
-    def relu(context, node):  # the user's converter for relu pauses torchready's conversion
+    # The user's converter for relu pauses torchready's conversion until the user's own
+    # ct.convert is over: coremltools' MIL builder keeps one block stack per process, so two
+    # conversions may nest like this but not interleave.
+    def relu(context, node):
         from coremltools.converters.mil.frontend.torch.ops import relu as coremltools_relu
 
         if threading.current_thread() is torchready_thread:
