@@ -112,9 +112,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from torchready.convert.coreml.quiet import install
-
-    install()
     warnings.filterwarnings("ignore")
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     torch.set_num_threads(1)

@@ -11,7 +11,9 @@ It runs the same stages as `torchready convert` (lint, prepare, capture, shape p
 coverage, convert, metadata, parity, save) and returns a `ConversionResult`; a failed capture,
 conversion or parity check is reported in the result (`result.ok`, `result.failed_stage`,
 `result.diagnostics`, `result.parity`), not raised. Mistakes in the arguments raise
-`torchready.lint.types.UsageError`.
+`torchready.lint.types.UsageError`. The model comes back as it went in: conversion needs it in
+eval mode with parameters that do not require grad, and each submodule's training flag and each
+parameter's `requires_grad` are restored when the call returns or raises.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ so a model that computes something else than PyTorch is never written (`--no-par
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,10 @@ from typing import Any
 from torchready.convert.progress import StageProgress
 from torchready.convert.spec import ModelSpec
 from torchready.lint.types import Diagnostic, Severity, UsageError
+
+# torch.jit's tracer, warnings.catch_warnings and coremltools keep process-wide state: one
+# conversion runs at a time (re-entrant, so a model's factory may call torchready itself).
+_ONE_CALL_AT_A_TIME = threading.RLock()
 
 STAGES = ("load", "lint", "prepare", "capture", "probe", "coverage", "convert", "metadata",
           "parity", "save")
@@ -117,10 +122,17 @@ class _Stages:
 def convert_model(spec_text: str, options: PipelineOptions,
                   input_decls: Sequence[Any] = ()) -> ConversionResult:
     """The command-line entry: MODEL spec text -> loaded spec -> `run`."""
-    from torchready.convert.coreml.quiet import install
+    from torchready.convert.coreml.quiet import routed
+
+    # The model's own file may import coremltools: its chatter is recorded from the start.
+    with routed():
+        return _convert_model(spec_text, options, input_decls)
+
+
+def _convert_model(spec_text: str, options: PipelineOptions,
+                   input_decls: Sequence[Any]) -> ConversionResult:
     from torchready.convert.loading import load_model
 
-    install()  # the model's own file may import coremltools: record its chatter from the start
     result = ConversionResult()
     stages = _Stages(result, options.progress)
     with stages.run("load", f"loading {spec_text}"):
@@ -139,11 +151,23 @@ def convert_model(spec_text: str, options: PipelineOptions,
 
 def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
         result: ConversionResult | None = None, linted: bool = False) -> ConversionResult:
-    """Run the stages after loading on `spec` (the Python API starts here)."""
-    from torchready.convert.coreml.quiet import install
+    """Run the stages after loading on `spec` (the Python API starts here).
 
-    options = options or PipelineOptions()
-    install()  # before anything imports coremltools: its log lines are recorded, not printed
+    What the call changes in the process lives exactly as long as the call (`process_state`):
+    coremltools' logger routed into torchready, torchready's converters in coremltools' op
+    registry; and the user's model gets its training flags and requires_grad back
+    (`model_state`), also when a stage raises. Calls from several threads run one at a time.
+    """
+    from torchready.convert.composite_ops import installed
+    from torchready.convert.coreml.quiet import routed
+    from torchready.convert.model_state import preserved
+
+    with _ONE_CALL_AT_A_TIME, routed(), installed(), preserved(spec.module):
+        return _run(spec, options or PipelineOptions(), result, linted)
+
+
+def _run(spec: ModelSpec, options: PipelineOptions, result: ConversionResult | None,
+         linted: bool) -> ConversionResult:
     result = result or ConversionResult()
     spec = _with_overrides(spec, options)
     result.spec = spec
@@ -234,8 +258,6 @@ def _attempt_summary(attempt: ConversionResult, options: PipelineOptions) -> dic
 def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str,
              options: PipelineOptions, stages: _Stages) -> ConversionResult:
     """One capture path from capture to parity; a failure is recorded with `_failed`."""
-    from torchready.convert.composite_ops import register_composite_ops
-
     with stages.run("capture", f"capturing the model ({mode})") as stage:
         captured = _capture(prepared, mode, spec.traced_submodules)
         result.captured = captured
@@ -257,7 +279,6 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
                             f"{len(result.shape_probes.dimensions)} dimension(s) probed")
 
     with stages.run("coverage", "checking coremltools' op coverage"):
-        register_composite_ops()  # first: the ops they add count as supported
         result.coverage = _coverage(captured, prepared)
     result.diagnostics.extend(getattr(result.coverage, "diagnostics", []) or [])
 

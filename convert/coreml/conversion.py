@@ -3,7 +3,8 @@
 Everything coremltools would otherwise decide implicitly is decided here and recorded: the input
 declarations (`inputs.plan_inputs`), explicit output names (so an output can never collide with an
 input, and never be called 'var_1234'), the deployment target and compute precision. Composite ops
-are registered before `ct.convert`, and the ones coremltools actually called are recorded. Right
+are in coremltools' registry while `ct.convert` runs (only then: `composite_ops.installed`), and
+the ones coremltools actually called are recorded. Right
 before `ct.convert`, torchready's TorchScript graph passes (`torchready.convert.graph_passes`) rewrite graph
 patterns coremltools cannot see through into equivalent ones, and the passes that changed
 something are recorded too. coremltools' logging, warnings and progress bars are captured
@@ -116,11 +117,8 @@ def plan_conversion(
     """What both frontends (TorchScript and torch.export) declare to `ct.convert`: the input
     plans, output names that never collide with inputs, target and precision.
     Returns (coremltools, an empty Conversion to fill, the ct.convert keyword arguments)."""
-    from torchready.convert.composite_ops import register_composite_ops
-
     options = options or CoreMLOptions()
     ct = import_coremltools()
-    register_composite_ops()
     plans = plan_inputs(input_names, example_inputs, flexible=flexible,
                         enumerated_shapes=enumerated_shapes, image_inputs=image_inputs,
                         imagenet=imagenet)
@@ -169,7 +167,7 @@ def convert_script_module(
     Raises UsageError for declarations that cannot work (unknown input in `flexible`, an example
     outside its range, ...); conversion failures are returned as diagnostics, not raised.
     """
-    from torchready.convert.composite_ops import recording_applied
+    from torchready.convert.composite_ops import installed, recording_applied
     from torchready.convert.graph_passes import run_graph_passes
 
     ct, conversion, arguments = plan_conversion(
@@ -181,7 +179,7 @@ def convert_script_module(
     conversion.notes.extend(applied.describe() for applied in passes.applied)
     conversion.notes.extend(f"graph pass skipped after an error (a torchready bug): {failure}"
                             for failure in passes.failed)
-    with recording(progress) as log, capturing_converted_graph() as captured, \
+    with installed(), recording(progress) as log, capturing_converted_graph() as captured, \
             recording_applied() as applied:
         try:
             conversion.mlmodel = ct.convert(script_module, **arguments)

@@ -52,7 +52,7 @@ def convert_exported_program(
     progress: ProgressCallback | None = None,
 ) -> Conversion:
     """Convert a decomposed ExportedProgram; failures are returned as diagnostics."""
-    from torchready.convert.composite_ops import recording_applied
+    from torchready.convert.composite_ops import installed, recording_applied
     from torchready.convert.coreml import export_ops
 
     ct, conversion, arguments = plan_conversion(
@@ -61,8 +61,8 @@ def convert_exported_program(
         image_inputs=image_inputs, imagenet=imagenet, input_types=input_types)
     conversion.graph_index = FxGraphIndex.of(program)  # type: ignore[assignment]
     failure = None
-    with recording(progress) as log, recording_applied() as applied, \
-            export_ops.registered(), export_ops.recording() as export_applied:
+    with installed(), export_ops.installed(), recording(progress) as log, \
+            recording_applied() as applied, export_ops.recording() as export_applied:
         try:
             conversion.mlmodel = ct.convert(program, **arguments)
         except Exception as error:  # coremltools raises anything from any layer

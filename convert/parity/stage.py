@@ -7,7 +7,8 @@
 
 They only read what earlier stages left on the result (the prepared wrapper, the captured module,
 the MLModel, the source map, the graph coremltools converted), so the pipeline stays a readable
-sequence of calls.
+sequence of calls. Called after `to_coreml` returned (which gave the user's model back in its
+own mode), they run it in eval mode for their duration (`model_state.evaluating`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ from torchready.convert.parity.shape_probing import ShapeProbeReport, merge_find
 def run_shape_probing(result: Any, include_defaults: bool = True) -> ShapeProbeReport:
     """Probe `result.captured.module`; the result's diagnostics gain (or are replaced by) the
     probe findings, which say which input dimension was specialized."""
+    from torchready.convert.model_state import evaluating
+
     captured = result.captured
-    report = probe_shapes(result.prepared, captured.module, mode=captured.mode,
-                          traced_submodules=captured.traced_submodules,
-                          include_defaults=include_defaults, existing=result.diagnostics)
+    with evaluating(result.prepared.original):
+        report = probe_shapes(result.prepared, captured.module, mode=captured.mode,
+                              traced_submodules=captured.traced_submodules,
+                              include_defaults=include_defaults, existing=result.diagnostics)
     kept, _ = merge_findings(result.diagnostics, report.diagnostics)
     result.diagnostics[:] = kept + report.diagnostics
     return report
@@ -35,6 +39,7 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
     """Parity of a converted `result` (needs `result.ok`)."""
     import dataclasses
 
+    from torchready.convert.model_state import evaluating
     from torchready.convert.parity.feeds import image_preprocessing
 
     spec = result.spec
@@ -46,16 +51,17 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
     if images and not options.images:
         options = dataclasses.replace(options, images=images)
     conversion = result.conversion
-    report = check_parity(
-        result.prepared, result.captured.module, result.mlmodel,
-        coreml_output_names=result.output_names,
-        precision=conversion.options.compute_precision,
-        labels=spec.class_labels if spec is not None else None,
-        sourcemap=result.sourcemap,
-        graph=conversion.graph_index.graph,
-        reconvert=lambda precision: reconvert(result, precision),
-        options=options,
-    )
+    with evaluating(result.prepared.original):
+        report = check_parity(
+            result.prepared, result.captured.module, result.mlmodel,
+            coreml_output_names=result.output_names,
+            precision=conversion.options.compute_precision,
+            labels=spec.class_labels if spec is not None else None,
+            sourcemap=result.sourcemap,
+            graph=conversion.graph_index.graph,
+            reconvert=lambda precision: reconvert(result, precision),
+            options=options,
+        )
     if getattr(result.captured, "exported_program", None) is not None:
         report.capture = "export"
     return report

@@ -471,6 +471,8 @@ def _parity(parity: dict[str, Any] | None) -> str:
         parts.append(f'<p class="severity-error">{_e(line)}</p>')
     for line in parity["errors"]:
         parts.append(f'<p class="severity-error">{_e(line)}</p>')
+    for line in parity["fp16_range"]:
+        parts.append(f"<p><b>fp16 range</b> {_e(line)}</p>")
     charts = []
     for row in parity["rows"]:
         histogram = row.get("error_histogram")

@@ -258,6 +258,7 @@ def _parity(parity: dict[str, Any] | None) -> str:
                      "cosine", "agreement", "abs error distribution (log)", "problems"], rows,
                     numeric=(3, 4, 5, 6, 7))]
     parts += [f"- ❌ {_cell(line)}" for line in parity["failures"]]
+    parts += [f"- fp16 range: {_cell(line)}" for line in parity["fp16_range"]]
     divergence = _divergence(parity)
     if divergence:
         parts.append(divergence)

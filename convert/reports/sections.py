@@ -332,6 +332,7 @@ def parity(result: Any, excerpts: SourceExcerpts) -> dict[str, Any] | None:
                      for row in report.rows if row.status == "warn"],
         "errors": data["errors"],
         "cause": data["cause"],
+        "fp16_range": data["fp16_range"],
         "divergence": _with_excerpt(divergence, excerpts) if divergence else None,
         "localisation_note": data["localisation_note"],
         "recheck_fp32": recheck,

@@ -42,7 +42,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parity-threshold", dest="parity_thresholds", action="append",
                         default=[], metavar="NAME=VALUE",
                         help="override a parity limit, e.g. psnr_pass_db=45, psnr_fail_db=38, "
-                             "atol=1e-3, rtol=1e-4, min_cosine=0.999 (repeatable)")
+                             "atol=1e-3, rtol=1e-4, min_cosine=0.999, or fp16's element-wise "
+                             "rule |d| <= ulps*ulp16(|ref|) + floor_ulps*ulp16(peak) at all but "
+                             "outlier_fraction of the elements: ulps=8, floor_ulps=32, "
+                             "outlier_fraction=0.001 (repeatable)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when error-level diagnostics remain, even if it converted")
     parser.add_argument("--format", choices=("text", "json"), default="text",
