@@ -1,0 +1,44 @@
+"""Small models for the `--precision auto` tests (the realistic ones live in
+fixtures/parity_zoo.py, measured by benchmarks/precision_table.py)."""
+
+import torch
+from torch import nn
+
+
+class TwoSoftmaxSites(nn.Module):
+    """Two softmaxes written as exp / sum on different lines, both beyond fp16's range: the
+    search finds the second only after keeping the first in fp32 (two rounds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(8, 8)
+        self.mlp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                                 nn.Linear(16, 8))
+        self.b = nn.Linear(8, 8)
+
+    def forward(self, x):
+        first = torch.exp(self.a(x) * 8.0)
+        h = self.mlp(first / first.sum(-1, keepdim=True))
+        second = torch.exp(self.b(h) * 30.0)
+        return second / second.sum(-1, keepdim=True)
+
+
+def two_softmax_sites():
+    torch.manual_seed(0)
+    return TwoSoftmaxSites(), (torch.randn(2, 8, generator=torch.Generator().manual_seed(1)),)
+
+
+class SmallMLP(nn.Module):
+    """Ordinary values: passes at fp16."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.LayerNorm(16), nn.Linear(16, 4))
+
+    def forward(self, x):
+        return torch.softmax(self.net(x), -1)
+
+
+def small_mlp():
+    torch.manual_seed(0)
+    return SmallMLP(), (torch.randn(3, 8, generator=torch.Generator().manual_seed(2)),)
