@@ -1,10 +1,10 @@
 """Which ops one divergence asks to keep in fp32: the op, or the region fp16 cannot hold.
 
 A divergence (the first MIL value that leaves PyTorch's, from parity's localiser) starts at a
-value. The op that computes it in fp16 is the first candidate; when that op already runs in
-fp32 the value is fine and its fp16 copy is not, so the fp16 ops reading it are; when they all
-run in fp32 and the value still diverges, its inputs arrived rounded, so the fp16 ops
-producing them are.
+value. The op that computes it in fp16 is the first candidate. When that op already runs in
+fp32, either the value leaves fp16's range, so its fp16 copy for the ops reading it cannot hold
+it and those readers are the candidates, or the fp32 value is wrong because its inputs arrived
+rounded, so the nearest fp16 ops upstream are.
 
 A numerically sensitive region is kept whole rather than op by op. Values the fp32 program
 computes outside fp16's normal range (beyond 65504, or all below 2^-14 where fp16 has no
@@ -81,18 +81,16 @@ def out_of_fp16_range(magnitude: float | None) -> str | None:
 
 
 def region_for(value: str | None, graph: SelectableGraph, keep: Iterable[str],
-               magnitudes: Mapping[str, float], *, fp16_copy: bool = False,
-               fallback_ops: Sequence[str] = (), lines: Mapping[str, Any] | None = None
-               ) -> Region | None:
-    """The ops to add to `keep` for a divergence at selectable `value` (`fp16_copy`: at the
-    fp16 cast of that value, not the value itself; when the value is not known, at
-    `fallback_ops`). None when there is nothing left to keep in fp32.
+               magnitudes: Mapping[str, float], *, fallback_ops: Sequence[str] = (),
+               lines: Mapping[str, Any] | None = None) -> Region | None:
+    """The ops to add to `keep` for a divergence at selectable `value` (or, when the value is
+    not known, at `fallback_ops`). None when there is nothing left to keep in fp32.
 
     lines: op -> the user's source line it comes from. An op on the same line as a candidate
     whose values leave fp16's range as well is a candidate too: the same code overflowing in
     another layer is found in this round rather than in one round per layer."""
     keep = set(keep)
-    seeds, reason = _candidates(value, graph, keep, fp16_copy, fallback_ops)
+    seeds, reason = _candidates(value, graph, keep, magnitudes, fallback_ops)
     if not seeds:
         return None
     if lines:
@@ -124,16 +122,36 @@ def region_for(value: str | None, graph: SelectableGraph, keep: Iterable[str],
     return Region(ordered, reason, tuple(tying))
 
 
-def _candidates(value: str | None, graph: SelectableGraph, keep: set[str], fp16_copy: bool,
-                fallback_ops: Sequence[str]) -> tuple[list[str], str]:
+def _candidates(value: str | None, graph: SelectableGraph, keep: set[str],
+                magnitudes: Mapping[str, float], fallback_ops: Sequence[str]
+                ) -> tuple[list[str], str]:
     if value is None:
         return [op for op in fallback_ops if op not in keep], PRECISION
     producer = graph.producer.get(value)
-    in_fp16 = producer is not None and producer not in keep
-    if in_fp16 and graph.ops[producer].computes_floats:
+    if producer is not None and producer not in keep and graph.ops[producer].computes_floats:
         return [producer], PRECISION
-    if fp16_copy or producer is None:  # fine in fp32, wrong once cast for its fp16 readers
+    # Computed in fp32 (or an input) and still diverging where it is read in fp16. Rounding a
+    # right value to fp16 costs at most 2^-11 of it (66 dB), never a parity failure: either the
+    # value leaves fp16's range, and its fp16 readers must go, or the fp32 value is wrong
+    # already, and the fp16 ops whose rounding reaches it must go.
+    if producer is None or out_of_fp16_range(magnitudes.get(value)):
         return [op for op in graph.float_readers(value) if op not in keep], PRECISION
-    upstream = [graph.producer[read] for read in graph.ops[producer].reads
-                if read in graph.producer]
-    return [op for op in dict.fromkeys(upstream) if op not in keep], INPUTS
+    return _fp16_upstream(producer, graph, keep), INPUTS
+
+
+def _fp16_upstream(op: str, graph: SelectableGraph, keep: set[str]) -> list[str]:
+    """The nearest fp16 ops whose values reach `op`, looking through the fp32 ones between."""
+    found: list[str] = []
+    visited = {op}
+    pending = [op]
+    while pending:
+        for value in graph.ops[pending.pop()].reads:
+            producer = graph.producer.get(value)
+            if producer is None or producer in visited:
+                continue
+            visited.add(producer)
+            if producer in keep:
+                pending.append(producer)
+            elif graph.ops[producer].computes_floats:
+                found.append(producer)
+    return [name for name in graph.ops if name in found]

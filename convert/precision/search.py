@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchready.convert.precision.regions import Region, region_for, value_magnitudes
-from torchready.convert.precision.report import (FAILED, FP32, MIXED, Fp32Op, ParityFigures,
-                                                 PrecisionReport, Round)
+from torchready.convert.precision.report import (FAILED, FP32, MIXED, SUGGESTED, Fp32Op,
+                                                 ParityFigures, PrecisionReport, Round)
 from torchready.convert.precision.selectable import (SelectableGraph, record_selectable,
                                                      selector_keeping)
 
@@ -94,8 +94,6 @@ def find_fp32_ops(result: Any, parity_options: Any = None,
 def first_region(result: Any, parity_options: Any = None) -> PrecisionReport | None:
     """What auto would keep in fp32 first, for a model that failed parity at fp16 and passed
     at fp32 (one recording conversion, no search); None when that cannot be said."""
-    from torchready.convert.precision.report import SUGGESTED
-
     before = result.parity
     if _not_precision(before) or before.divergence is None:
         return None
@@ -103,10 +101,11 @@ def first_region(result: Any, parity_options: Any = None) -> PrecisionReport | N
     region = _region(before.divergence, plan, set())
     if region is None:
         return None
-    return PrecisionReport(requested="fp16", outcome=SUGGESTED, float_ops=len(plan.graph.float_ops),
-                           fp32_ops=_described(region.ops, plan, {n: 1 for n in region.ops},
-                                               {n: region.reason for n in region.ops}),
-                           before=ParityFigures.of(before), conversions=1)
+    fp32_ops = _described(region.ops, plan, dict.fromkeys(region.ops, 1),
+                          dict.fromkeys(region.ops, region.reason))
+    return PrecisionReport(requested="fp16", outcome=SUGGESTED, fp32_ops=fp32_ops,
+                           float_ops=len(plan.graph.float_ops), before=ParityFigures.of(before),
+                           conversions=1)
 
 
 def _not_precision(before: Any) -> str:
@@ -256,9 +255,8 @@ def _region(divergence: Any, plan: _Plan, keep: set[str]) -> Region | None:
         value = None
     fallback = graph.ops_of_node(divergence.torch_name) or \
         [name for name in [graph.op_of_saved(divergence.op_name)] if name]
-    return region_for(value, graph, keep, plan.magnitudes,
-                      fp16_copy=divergence.mil_var.endswith("_to_fp16"),
-                      fallback_ops=fallback, lines=plan.lines)
+    return region_for(value, graph, keep, plan.magnitudes, fallback_ops=fallback,
+                      lines=plan.lines)
 
 
 def _described(names: Any, plan: _Plan, rounds: dict[str, int], reasons: dict[str, str]

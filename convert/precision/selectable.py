@@ -49,8 +49,8 @@ class SelectableGraph:
     _op_as_value: dict[str, str] = field(default_factory=dict)  # op name as a var -> op name
 
     def add(self, op: SelectableOp) -> None:
-        if op.name in self.ops:  # nested blocks are walked once per pass run; keep the first
-            return
+        if op.name in self.ops:  # names are unique in a program (coremltools de-duplicates
+            return  # them right before the fp16 pass): a repeat is the same op asked again
         self.ops[op.name] = op
         for value in op.writes:
             self.producer[value] = op.name

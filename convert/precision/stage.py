@@ -14,18 +14,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from torchready.convert.precision.report import FP16, ParityFigures, PrecisionReport
+from torchready.convert.precision.report import FP16, MIXED, ParityFigures, PrecisionReport
 
 
 def wants_precision_step(requested: str | None, parity: Any) -> bool:
     if requested == "auto":
         return True
-    return requested in (None, "fp16") and not parity.passed and parity.cause == "fp16"
+    return requested in (None, "fp16", "float16") and not parity.passed \
+        and parity.cause == "fp16"
 
 
 def settle_precision(result: Any, requested: str | None, parity_options: Any = None,
-                     options: Any = None) -> bool:
-    """Fill `result.precision`; True when the result now holds another model."""
+                     options: Any = None) -> None:
+    """Fill `result.precision`; with auto, the result then holds the model auto kept."""
     from torchready.convert.precision.search import find_fp32_ops, first_region
 
     parity = result.parity
@@ -35,17 +36,19 @@ def settle_precision(result: Any, requested: str | None, parity_options: Any = N
         except Exception as error:  # a hint must never cost the user the failure report
             result.notes.append(f"could not work out which ops --precision auto would keep: "
                                 f"{type(error).__name__}: {error}")
-        return False
+        return
     if parity.passed:
         result.precision = PrecisionReport(requested="auto", outcome=FP16,
                                            before=ParityFigures.of(parity))
-        return False
+        return
     search = find_fp32_ops(result, parity_options, options)
     result.precision = search.report
     if search.conversion is None:
-        return False
+        return
     result.conversion = search.conversion
     result.mlmodel = search.conversion.mlmodel
     result.sourcemap = search.sourcemap
     result.parity = search.parity
-    return True
+    if search.report.outcome == MIXED:
+        result.parity.notes.append(f"the model checked is mixed precision: "
+                                   f"{search.report.headline()}")

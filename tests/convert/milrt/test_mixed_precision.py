@@ -72,7 +72,8 @@ def test_the_program_really_is_mixed(mixed):
     assert dtypes["mul"] == dtypes["add"] == "fp16"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.integers(1, 8), columns=st.integers(1, 64),
        scale=st.floats(0.05, 6.0), seed=st.integers(0, 2**16))  # exp(3x) finite in fp32
 def test_fp32_islands_compute_in_fp32_and_round_only_where_the_program_is_fp16(

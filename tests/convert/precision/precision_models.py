@@ -42,3 +42,24 @@ class SmallMLP(nn.Module):
 def small_mlp():
     torch.manual_seed(0)
     return SmallMLP(), (torch.randn(3, 8, generator=torch.Generator().manual_seed(2)),)
+
+
+class OffsetNorm(nn.Module):
+    """A one-pass layer norm over features on a +100 offset: precision lost to cancellation,
+    no value out of fp16's range; the search walks upstream one step per round."""
+
+    def __init__(self):
+        from parity_zoo import OnePassLayerNorm
+
+        super().__init__()
+        self.embed = nn.Linear(16, 32)
+        self.norm = OnePassLayerNorm(32)
+        self.head = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.head(self.norm(self.embed(x) + 100.0))
+
+
+def offset_norm():
+    torch.manual_seed(0)
+    return OffsetNorm(), (torch.randn(2, 16, generator=torch.Generator().manual_seed(3)),)

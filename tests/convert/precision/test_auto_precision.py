@@ -5,7 +5,7 @@ import json
 import warnings
 
 import pytest
-from precision_models import small_mlp, two_softmax_sites
+from precision_models import offset_norm, small_mlp, two_softmax_sites
 
 import parity_zoo
 from torchready import ModelSpec, to_coreml
@@ -100,6 +100,22 @@ def _pipeline(built, **options):
         warnings.simplefilter("ignore")
         return run(ModelSpec(module, inputs), PipelineOptions(
             lint=False, compute_precision="auto", **options))
+
+
+def test_lost_precision_walks_upstream_round_by_round_and_unneeded_rounds_are_pruned():
+    # 12 float ops: every op of the norm ends up fp32, so the fraction bound is lifted here.
+    result = _pipeline(offset_norm(), precision_options=PrecisionOptions(max_fp32_fraction=1.0))
+    report = result.precision
+    assert result.ok and report.outcome == "mixed" and result.parity.passed
+    assert {r.reason for r in report.rounds} == {"precision", "inputs"}
+    assert report.pruned and not set(report.pruned) & {op.name for op in report.fp32_ops}
+    parity_zoo_lines = {(op.op_type, op.line) for op in report.fp32_ops}
+    assert ("sub", _line(ZOO, "variance = (x * x).mean(-1, keepdim=True) - mean * mean")) \
+        in parity_zoo_lines
+    models = __import__("precision_models").__file__
+    assert any(op.op_type == "add" and op.path and op.path.endswith("precision_models.py")
+               and op.line == _line(models, "self.embed(x) + 100.0") for op in report.fp32_ops)
+    assert report.conversions == 1 + len(report.rounds) + len(report.rounds) - 1
 
 
 def test_the_round_bound_falls_back_to_fp32_and_says_so():

@@ -35,14 +35,17 @@ def test_the_same_divergence_without_out_of_range_values_keeps_just_its_op():
     assert region.ops == ("exp",) and region.reason == PRECISION
 
 
-def test_a_value_fine_in_fp32_but_wrong_as_an_fp16_copy_moves_its_readers():
-    region = region_for("e", SOFTMAX, {"exp"}, IN_RANGE, fp16_copy=True)
-    assert region.ops == ("sum", "div") and region.reason == PRECISION
+def test_an_fp32_value_its_fp16_copy_cannot_hold_moves_its_readers():
+    region = region_for("e", SOFTMAX, {"exp"}, OVERFLOWING)
+    assert region.ops == ("sum", "div") and region.reason == OVERFLOW
 
 
-def test_an_fp32_op_that_still_diverges_asks_for_its_inputs():
+def test_an_fp32_op_that_still_diverges_in_range_asks_for_its_inputs():
     region = region_for("p", SOFTMAX, {"div"}, IN_RANGE)
     assert region.ops == ("exp", "sum") and region.reason == INPUTS
+    # through the fp32 ops between, to the nearest fp16 ones
+    deeper = region_for("p", SOFTMAX, {"div", "sum"}, IN_RANGE)
+    assert deeper.ops == ("exp",) and deeper.reason == INPUTS
 
 
 def test_values_below_fp16s_normal_range_tie_a_region_too():
@@ -53,7 +56,7 @@ def test_values_below_fp16s_normal_range_tie_a_region_too():
 
 def test_an_input_beyond_fp16_sends_every_reader_and_what_they_overflow_to_fp32():
     pressures = {**IN_RANGE, "x": 1.0e5, "scaled": 3.0e5}
-    region = region_for("x", SOFTMAX, set(), pressures, fp16_copy=True)
+    region = region_for("x", SOFTMAX, set(), pressures)
     assert region.ops == ("scale", "exp") and region.reason == OVERFLOW
 
 
@@ -73,7 +76,7 @@ def test_the_same_line_overflowing_elsewhere_joins_the_region():
 
 
 def test_nothing_left_to_keep_is_none():
-    assert region_for("p", SOFTMAX, {"div", "exp", "sum"}, IN_RANGE) is None
+    assert region_for("p", SOFTMAX, {"scale", "exp", "sum", "div"}, IN_RANGE) is None
     assert region_for(None, SOFTMAX, set(), IN_RANGE) is None
 
 
