@@ -1,8 +1,16 @@
 """Small models for the `--precision auto` tests (the realistic ones live in
 fixtures/parity_zoo.py, measured by benchmarks/precision_table.py)."""
 
+from pathlib import Path
+
 import torch
 from torch import nn
+
+
+def line_of(path, text: str) -> int:
+    """The 1-based number of the first line of `path` containing `text`."""
+    lines = Path(path).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if text in line)
 
 
 class TwoSoftmaxSites(nn.Module):

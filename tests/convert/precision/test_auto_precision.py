@@ -5,7 +5,8 @@ import json
 import warnings
 
 import pytest
-from precision_models import offset_norm, small_mlp, two_softmax_sites
+import precision_models
+from precision_models import line_of, offset_norm, small_mlp, two_softmax_sites
 
 import parity_zoo
 from torchready import ModelSpec, to_coreml
@@ -21,13 +22,6 @@ def _convert(built, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return to_coreml(*built, lint=False, **options)
-
-
-def _line(path, text):
-    from pathlib import Path
-
-    lines = Path(path).read_text().splitlines()
-    return next(number for number, line in enumerate(lines, 1) if text in line)
 
 
 def _dtypes(result):
@@ -51,7 +45,7 @@ def test_auto_keeps_only_the_layer_norm_reading_the_overflowing_values(large_sca
     [kept] = report.fp32_ops
     assert (kept.op_type, kept.torch_kind, kept.reason) == ("layer_norm", "aten::layer_norm",
                                                             "overflow")
-    assert kept.line == _line(ZOO, "return self.head(self.norm(energy))")
+    assert kept.line == line_of(ZOO, "return self.head(self.norm(energy))")
     assert report.before.status == "fail" and result.parity.passed
     assert report.after.status == "pass" and report.after.precision == "fp16"
     assert _dtypes(result) == {"linear": {"fp16"}, "relu": {"fp16"}, "mul": {"fp32"},
@@ -86,9 +80,9 @@ def test_two_overflow_sites_take_two_rounds_and_both_stay_fp32():
     report = result.precision
     assert result.ok and report.outcome == "mixed" and len(report.rounds) == 2
     assert report.rounds[0].parity.status == "fail" and report.rounds[1].parity.status == "pass"
-    models = __import__("precision_models").__file__
+    models = precision_models.__file__
     lines = {op.line for op in report.fp32_ops if op.op_type == "exp"}
-    assert lines == {_line(models, "first = torch.exp"), _line(models, "second = torch.exp")}
+    assert lines == {line_of(models, "first = torch.exp"), line_of(models, "second = torch.exp")}
     # one recording conversion, one per round, one trying the model without the first region
     assert report.conversions == 4 and not report.pruned
     assert len(report.fp32_ops) < report.float_ops / 2
@@ -104,17 +98,17 @@ def _pipeline(built, **options):
 
 def test_lost_precision_walks_upstream_round_by_round_and_unneeded_rounds_are_pruned():
     # 12 float ops: every op of the norm ends up fp32, so the fraction bound is lifted here.
-    result = _pipeline(offset_norm(), precision_options=PrecisionOptions(max_fp32_fraction=1.0))
+    result = _pipeline(offset_norm(), precision_options=PrecisionOptions(max_fp32_fraction=1.0),
+                       parity_options=ParityOptions(random_inputs=1))
     report = result.precision
     assert result.ok and report.outcome == "mixed" and result.parity.passed
     assert {r.reason for r in report.rounds} == {"precision", "inputs"}
     assert report.pruned and not set(report.pruned) & {op.name for op in report.fp32_ops}
-    parity_zoo_lines = {(op.op_type, op.line) for op in report.fp32_ops}
-    assert ("sub", _line(ZOO, "variance = (x * x).mean(-1, keepdim=True) - mean * mean")) \
-        in parity_zoo_lines
-    models = __import__("precision_models").__file__
+    variance = line_of(ZOO, "variance = (x * x).mean(-1, keepdim=True) - mean * mean")
+    assert any(op.op_type == "sub" and op.line == variance for op in report.fp32_ops)
+    models = precision_models.__file__
     assert any(op.op_type == "add" and op.path and op.path.endswith("precision_models.py")
-               and op.line == _line(models, "self.embed(x) + 100.0") for op in report.fp32_ops)
+               and op.line == line_of(models, "self.embed(x) + 100.0") for op in report.fp32_ops)
     assert report.conversions == 1 + len(report.rounds) + len(report.rounds) - 1
 
 

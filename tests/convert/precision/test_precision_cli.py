@@ -5,6 +5,7 @@ import json
 import warnings
 
 import pytest
+from precision_models import line_of
 
 import parity_zoo
 from torchready.cli import main
@@ -48,7 +49,7 @@ def test_convert_auto_exits_0_and_saves_the_mixed_program_with_its_metadata(conv
     assert metadata["torchready.precision"] == "auto -> mixed: 1 of 4 ops fp32"
     [entry] = json.loads(metadata["torchready.fp32_ops"])
     assert entry["type"] == "layer_norm" and entry["source"].endswith(
-        f"parity_zoo.py:{_line('return self.head(self.norm(energy))')}")
+        f"parity_zoo.py:{line_of(ZOO, 'return self.head(self.norm(energy))')}")
     program = load_program(str(package))
     dtypes = {op.op_type: op.outputs[0].dtype.__name__
               for op in program.program.functions["main"].operations if op.op_type != "const"}
@@ -114,7 +115,7 @@ def test_an_fp16_failure_suggests_auto_with_the_ops(capsys):
     code, out, _ = _run(capsys, "audit", f"{ZOO}:large_scale", "--no-lint", "-q",
                         "--parity-inputs", "1", "--mode", "trace")
     assert code == 1
-    line = _line("return self.head(self.norm(energy))")
+    line = line_of(ZOO, "return self.head(self.norm(energy))")
     assert ("hint fp32 passes where fp16 fails: --precision auto would keep 1 of 4 ops in "
             f"fp32 to start with (layer_norm at ") in out
     assert f"parity_zoo.py:{line}), the rest in fp16" in out
@@ -126,9 +127,3 @@ def test_auto_without_parity_is_a_usage_error(capsys):
     assert code == 2
     assert "--precision auto decides from parity which ops need fp32" in err
 
-
-def _line(text):
-    from pathlib import Path
-
-    lines = Path(ZOO).read_text().splitlines()
-    return next(number for number, line in enumerate(lines, 1) if text in line)
