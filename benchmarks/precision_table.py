@@ -122,8 +122,8 @@ def cells(name: str, row: dict[str, Any]) -> list[str]:
         return "-" if row.get(key) is None else f"{row[key] * 1e3:.1f}"
 
     auto = f"{row['outcome']}: {row['auto']}"
-    ops = f"{row['fp32_ops']} of {row['float_ops']}" if row["outcome"] == "mixed" else (
-        "all" if row["outcome"] == "fp32" else "0")
+    ops = {"mixed": f"{row['fp32_ops']} of {row['float_ops']}", "fp32": "all",
+           "fp16": "0"}.get(row["outcome"], "-")
     searched = row["outcome"] != "fp16"
     return [name, row["fp16"], auto, ops, f"{row['search']:.1f}" if searched else "-",
             str(row["conversions"]) if searched else "-", ms("rt_fp16"),
@@ -141,9 +141,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from torchready.convert.coreml.quiet import install
-
-    install()
     warnings.filterwarnings("ignore")
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     torch.set_num_threads(1)

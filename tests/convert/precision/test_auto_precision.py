@@ -96,20 +96,21 @@ def _pipeline(built, **options):
             lint=False, compute_precision="auto", **options))
 
 
-def test_lost_precision_walks_upstream_round_by_round_and_unneeded_rounds_are_pruned():
+def test_lost_precision_walks_upstream_round_by_round_and_every_round_is_tried_without():
     # 12 float ops: every op of the norm ends up fp32, so the fraction bound is lifted here.
     result = _pipeline(offset_norm(), precision_options=PrecisionOptions(max_fp32_fraction=1.0),
                        parity_options=ParityOptions(random_inputs=1))
     report = result.precision
     assert result.ok and report.outcome == "mixed" and result.parity.passed
     assert {r.reason for r in report.rounds} == {"precision", "inputs"}
-    assert report.pruned and not set(report.pruned) & {op.name for op in report.fp32_ops}
+    assert not set(report.pruned) & {op.name for op in report.fp32_ops}
     variance = line_of(ZOO, "variance = (x * x).mean(-1, keepdim=True) - mean * mean")
     assert any(op.op_type == "sub" and op.line == variance for op in report.fp32_ops)
     models = precision_models.__file__
     assert any(op.op_type == "add" and op.path and op.path.endswith("precision_models.py")
                and op.line == line_of(models, "self.embed(x) + 100.0") for op in report.fp32_ops)
-    assert report.conversions == 1 + len(report.rounds) + len(report.rounds) - 1
+    # the recording conversion, one per round, one per earlier round tried without it
+    assert len(report.rounds) > 2 and report.conversions == 2 * len(report.rounds)
 
 
 def test_the_round_bound_falls_back_to_fp32_and_says_so():
