@@ -7,7 +7,8 @@
 2. Convert once more with an op_selector that keeps everything fp32 and records every op it is
    asked about (`selectable`): the names later selectors answer for, the dataflow between them,
    and an fp32 program whose values show where fp16's range is left (`regions`).
-3. Round after round: take the localiser's first divergence in the current program, keep its
+3. Round after round: take the localiser's first divergence in the current program (or, when
+   it names nothing left to keep, the first value the program overflows fp16 with), keep its
    region in fp32 (`regions.region_for`), convert again with `FP16ComputePrecision(op_selector=
    ...)` and check parity again, until parity passes or a bound is hit: `max_rounds`
    reconversions, or more than `max_fp32_fraction` of the float ops in fp32.
@@ -15,8 +16,10 @@
    (upstream inputs, say) can make an earlier one unnecessary. What remains is kept.
 5. Without a mixed program that passes, fall back to fp32 for the whole model and say why.
 
-Op names are stable between conversions of one capture: the selector proves it in every round
-(a kept name the selector was never asked about stops the search).
+Op names are stable between conversions of one capture: they come from the captured graph, and
+the ones coremltools' builder numbers itself restart after every conversion it completes. The
+selector proves it in every round (a kept name the selector was never asked about stops the
+search), and parity judges every program kept.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ class _Plan:
     sourcemap: dict[str, Any]
     magnitudes: dict[str, float] = field(default_factory=dict)
     lines: dict[str, tuple[str, int]] = field(default_factory=dict)  # op -> user (path, line)
+    feeds: list[dict[str, Any]] = field(default_factory=list)  # the parity inputs, Core ML side
 
 
 def find_fp32_ops(result: Any, parity_options: Any = None,
@@ -130,8 +134,9 @@ def _plan(result: Any, parity_options: Any) -> _Plan:
     program = load_program(conversion.mlmodel)
     _, cases = parity_cases(result.prepared, program,
                             parity_options_for(result, parity_options))
-    magnitudes = value_magnitudes(program, graph, [case.coreml_feeds for case in cases.cases])
-    return _Plan(graph, sourcemap, magnitudes, _user_lines(graph, sourcemap))
+    feeds = [case.coreml_feeds for case in cases.cases]
+    magnitudes = value_magnitudes(program, graph, feeds)
+    return _Plan(graph, sourcemap, magnitudes, _user_lines(graph, sourcemap), feeds)
 
 
 def _user_lines(graph: SelectableGraph, sourcemap: dict[str, Any]) -> dict[str, tuple[str, int]]:
@@ -152,16 +157,11 @@ def _rounds(result: Any, parity_options: Any, options: PrecisionOptions, plan: _
     keep: dict[str, int] = {}  # op -> the round that kept it
     reasons: dict[str, str] = {}
     regions: list[Region] = []
-    parity = result.parity
+    parity, mlmodel = result.parity, result.mlmodel
     for number in range(1, options.max_rounds + 1):
-        divergence = parity.divergence
-        if divergence is None:
-            report.reason = ("parity fails but no single value diverges from PyTorch "
-                             f"({parity.localisation_note or 'nothing to localise'})")
-            return
-        region = _region(divergence, plan, set(keep))
+        region, asked_by = _next_region(parity, mlmodel, plan, set(keep))
         if region is None:
-            report.reason = f"nothing left to keep in fp32 for {divergence.headline()}"
+            report.reason = asked_by
             return
         if len(keep) + len(region.ops) > options.max_fp32_fraction * max(report.float_ops, 1):
             report.reason = (f"{len(keep) + len(region.ops)} of {report.float_ops} float ops "
@@ -175,8 +175,8 @@ def _rounds(result: Any, parity_options: Any, options: PrecisionOptions, plan: _
             report.reason = checked
             return
         search.conversion, search.sourcemap, parity = checked
-        search.parity = parity
-        report.rounds.append(Round(number, region.ops, region.reason, divergence.headline(),
+        search.parity, mlmodel = parity, search.conversion.mlmodel
+        report.rounds.append(Round(number, region.ops, region.reason, asked_by,
                                    ParityFigures.of(parity)))
         if parity.passed:
             break
@@ -246,6 +246,47 @@ def _fall_back(result: Any, parity_options: Any, search: SearchResult) -> None:
     report.after = ParityFigures.of(parity)
     report.outcome = FP32 if parity.passed else FAILED
     report.fp32_ops = []
+
+
+def _next_region(parity: Any, mlmodel: Any, plan: _Plan, keep: set[str]
+                 ) -> tuple[Region | None, str]:
+    """The region this round keeps in fp32, and what asked for it (or, without a region, why).
+
+    The localiser's first divergence first. When it names nothing left to keep (a value it
+    could not align faithfully, a divergence inside a loop body it cannot see), the first value
+    the current program overflows in fp16 on a parity input, where there is one."""
+    divergence = parity.divergence
+    if divergence is not None:
+        region = _region(divergence, plan, keep)
+        if region is not None:
+            return region, divergence.headline()
+    overflowing = _first_overflow(mlmodel, plan, keep)
+    if overflowing is not None:
+        region = region_for(overflowing, plan.graph, keep, plan.magnitudes, lines=plan.lines)
+        if region is not None:
+            return region, f"first fp16 overflow at value '{overflowing}'"
+    if divergence is None:
+        return None, ("parity fails but no single value diverges from PyTorch "
+                      f"({parity.localisation_note or 'nothing to localise'})")
+    return None, f"nothing left to keep in fp32 for {divergence.headline()}"
+
+
+def _first_overflow(mlmodel: Any, plan: _Plan, keep: set[str]) -> str | None:
+    """The first value (selectable name) an op of `mlmodel` overflows fp16 with, on the
+    parity inputs, whose region is not all kept already."""
+    from torchready.convert.milrt import load_program
+
+    program = load_program(mlmodel)
+    for feeds in plan.feeds:
+        for record in program.run(feeds, record=True).records:
+            for stats in record.outputs:
+                if not stats.fp16_overflow:
+                    continue
+                value = plan.graph.value_of_saved(stats.name)
+                if value is not None and region_for(value, plan.graph, keep,
+                                                    plan.magnitudes) is not None:
+                    return value
+    return None
 
 
 def _region(divergence: Any, plan: _Plan, keep: set[str]) -> Region | None:

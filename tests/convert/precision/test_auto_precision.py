@@ -1,6 +1,7 @@
 """`precision="auto"` through the Python API and the pipeline: fp16 where parity holds, the ops
 parity proves need fp32 kept there, the search's bounds, and the fp32 fallback."""
 
+import dataclasses
 import json
 import warnings
 
@@ -65,6 +66,16 @@ def test_at_fp16_the_same_model_fails_and_the_failure_names_what_auto_would_keep
                                                  large_scale_auto.precision.fp32_ops]
     assert "--precision auto would keep 1 of 4 ops in fp32" in hint.headline()
     assert "torchready.precision" not in result.metadata
+    # Without a divergence to start from (one inside a loop body, one the localiser could not
+    # align), the first value the program overflows fp16 with seeds the same region.
+    from torchready.convert.precision.search import _next_region, _plan
+
+    plan = _plan(result, None)
+    blind = dataclasses.replace(result.parity, divergence=None)
+    region, asked_by = _next_region(blind, result.mlmodel, plan, set())
+    assert list(region.ops) == [op.name for op in hint.fp32_ops]
+    assert asked_by.startswith("first fp16 overflow at value")
+    assert _next_region(blind, result.mlmodel, plan, set(region.ops))[0] is None
 
 
 def test_a_model_that_passes_at_fp16_stays_pure_fp16():
