@@ -1,6 +1,7 @@
 """The conversion pipeline, one stage after another.
 
-    load -> lint -> prepare -> capture -> probe -> coverage -> convert -> metadata -> parity -> save
+    load -> lint -> prepare -> capture -> probe -> coverage -> convert -> metadata -> parity
+         -> precision -> save
 
 capture..parity is one attempt (`_attempt`); auto mode runs another attempt with the next capture
 path (export, then hybrid) when its first choice fails to convert with parity, and says which
@@ -15,6 +16,9 @@ fails records `failed_stage` and the pipeline stops there (the diagnostics say w
 (no `output`); the Python API `torchready.convert.api.to_coreml` starts from a ModelSpec (no load stage).
 `probe` (shape probing) and `parity` are `torchready.convert.parity`'s: a failed parity stops before `save`,
 so a model that computes something else than PyTorch is never written (`--no-parity` skips it).
+`precision` is `torchready.convert.precision`'s: with `--precision auto` it keeps in fp32 the ops
+an fp16 parity failure needs there (the result then holds that model), and after an fp16 failure
+it names the ops auto would keep.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from torchready.lint.types import Diagnostic, Severity, UsageError
 _ONE_CALL_AT_A_TIME = threading.RLock()
 
 STAGES = ("load", "lint", "prepare", "capture", "probe", "coverage", "convert", "metadata",
-          "parity", "save")
+          "parity", "precision", "save")
 
 
 @dataclass
@@ -47,11 +51,13 @@ class PipelineOptions:
     fix: bool = False  # apply safe lint fixes to those files before capture (CLI only)
     labels: list[str] | None = None  # overrides the spec's class labels
     imagenet: bool | None = None  # overrides the spec's ImageNet preset
-    compute_precision: str | None = None  # overrides the spec ("fp16" | "fp32")
+    compute_precision: str | None = None  # overrides the spec ("fp16" | "fp32" | "auto")
     minimum_deployment_target: str | None = None  # overrides the spec ("iOS16", ...)
     parity: bool = True  # eager vs TorchScript vs the converted model (torchready.convert.parity)
     shape_probing: bool = True  # other sizes along each input dimension after capture
     parity_options: Any = None  # torchready.convert.parity.engine.ParityOptions (None: defaults)
+    # torchready.convert.precision.search.PrecisionOptions: the bounds of --precision auto
+    precision_options: Any = None
     progress: StageProgress = field(default_factory=lambda: StageProgress(enabled=False))
 
 
@@ -83,6 +89,9 @@ class ConversionResult:
     lint_fixes: dict[str, str] = field(default_factory=dict)  # path -> unified diff applied
     parity: Any = None  # torchready.convert.parity.report.ParityReport (None: not run)
     shape_probes: Any = None  # torchready.convert.parity.shape_probing.ShapeProbeReport (None: not run)
+    # torchready.convert.precision.report.PrecisionReport: what --precision auto kept in fp32
+    # (or, after an fp16 parity failure, what it would keep); None: not applicable
+    precision: Any = None
     prepared: Any = None
     captured: Any = None
     conversion: Any = None  # torchready.convert.coreml.conversion.Conversion
@@ -170,6 +179,9 @@ def _run(spec: ModelSpec, options: PipelineOptions, result: ConversionResult | N
          linted: bool) -> ConversionResult:
     result = result or ConversionResult()
     spec = _with_overrides(spec, options)
+    if spec.compute_precision == "auto" and not options.parity:
+        raise UsageError("--precision auto decides from parity which ops need fp32; it cannot "
+                         "run with --no-parity.")
     result.spec = spec
     stages = _Stages(result, options.progress)
 
@@ -314,6 +326,12 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
                 stage.fail(result.parity.summary())
             else:
                 stage.detail = result.parity.summary()
+        if _wants_precision_step(spec, result.parity):
+            with stages.run("precision", "keeping in fp32 only the ops fp16 cannot hold") \
+                    as stage:
+                _precision(result, spec, prepared, options)
+                if result.precision is not None:
+                    stage.detail = result.precision.headline()
         if not result.parity.passed:
             return _failed(result, "parity", result.parity.summary())
     return result
@@ -442,13 +460,30 @@ def _convert(spec: ModelSpec, prepared: Any, captured: Any, progress: StageProgr
     from torchready.convert.coreml.captured import convert_captured
     from torchready.convert.coreml.conversion import CoreMLOptions
 
-    options = CoreMLOptions(
-        compute_precision=spec.compute_precision or "fp16",
+    requested = spec.compute_precision or "fp16"
+    options = CoreMLOptions(  # auto starts at fp16; the precision step keeps ops in fp32
+        compute_precision="fp16" if requested == "auto" else requested,
         minimum_deployment_target=spec.minimum_deployment_target,
     )
     return convert_captured(captured, prepared, options, input_types=spec.input_types,
                             fallback_location=_fallback_location(spec),
                             progress=progress.converter_phase)
+
+
+def _wants_precision_step(spec: ModelSpec, parity: Any) -> bool:
+    from torchready.convert.precision.stage import wants_precision_step
+
+    return wants_precision_step(spec.compute_precision, parity)
+
+
+def _precision(result: ConversionResult, spec: ModelSpec, prepared: Any,
+               options: PipelineOptions) -> None:
+    from torchready.convert.precision.stage import settle_precision
+
+    settle_precision(result, spec.compute_precision, options.parity_options,
+                     options.precision_options)
+    if spec.compute_precision == "auto":  # the model kept gets its metadata, and says so
+        _metadata(result, spec, prepared)
 
 
 def _untested_versions() -> list[str]:
@@ -479,6 +514,8 @@ def _metadata(result: ConversionResult, spec: ModelSpec, prepared: Any) -> None:
 
     extra = {"torchready.version": __version__,
              "torchready.capture": result.capture_mode or ""}
+    if result.precision is not None:
+        extra.update(result.precision.metadata())
     result.metadata = apply_metadata(result.mlmodel, metadata, extra=extra)
 
 

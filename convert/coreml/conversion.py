@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,9 @@ _NOISE = (
 class CoreMLOptions:
     compute_precision: str = "fp16"  # like coremltools' default for ML programs
     minimum_deployment_target: str | None = None  # None: coremltools' default (iOS15)
+    # fp16 only: which ops coremltools' add_fp16_cast pass may turn to fp16 (the others stay
+    # fp32), passed as ct.transform.FP16ComputePrecision(op_selector=...). None: every op.
+    op_selector: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.compute_precision.lower() not in PRECISIONS:
@@ -137,11 +140,18 @@ def plan_conversion(
         "outputs": [ct.TensorType(name=name) for name in names],
         "convert_to": "mlprogram",
         "minimum_deployment_target": deployment_target(ct, options.minimum_deployment_target),
-        "compute_precision": getattr(ct.precision, PRECISIONS[options.compute_precision.lower()]),
+        "compute_precision": _compute_precision(ct, options),
         # Core ML can only load a model on macOS; elsewhere loading would just fail and warn.
         "skip_model_load": sys.platform != "darwin",
     }
     return ct, conversion, arguments
+
+
+def _compute_precision(ct: Any, options: CoreMLOptions) -> Any:
+    precision = getattr(ct.precision, PRECISIONS[options.compute_precision.lower()])
+    if options.op_selector is None or precision != ct.precision.FLOAT16:
+        return precision
+    return ct.transform.FP16ComputePrecision(op_selector=options.op_selector)
 
 
 def convert_script_module(

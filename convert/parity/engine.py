@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchready.convert.parity.feeds import ParityCase, build_cases, describe_inputs
+from torchready.convert.parity.feeds import (CasePlan, InputInfo, ParityCase, build_cases,
+                                             describe_inputs)
 from torchready.convert.parity.histogram import ErrorHistogram
 from torchready.convert.parity.metrics import compare_arrays
 from torchready.convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison,
@@ -74,10 +75,7 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
     if use_device or device_check_error:
         report.targets.append(DEVICE)
 
-    infos = describe_inputs(prepared, {n: s.mil_dtype for n, s in program.input_specs.items()},
-                            options.value_ranges, options.images)
-    plan = build_cases(prepared, infos, options.random_inputs, options.seed,
-                       accepts=lambda tensors: _eager(prepared, tensors)[1])
+    infos, plan = parity_cases(prepared, program, options)
     report.notes.extend(plan.notes)
     report.rejected_inputs = len(plan.rejected)
     if plan.other_size_checked is False:
@@ -141,6 +139,17 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
             report.fp16_range.append(found)
     report.timings["total"] = time.perf_counter() - started
     return report
+
+
+def parity_cases(prepared: Any, program: Any, options: ParityOptions
+                 ) -> tuple[list[InputInfo], CasePlan]:
+    """How each input is fed, and the inputs parity runs on (the example, then random ones the
+    eager model accepts), for a milrt `program` of the converted model."""
+    infos = describe_inputs(prepared, {n: s.mil_dtype for n, s in program.input_specs.items()},
+                            options.value_ranges, options.images)
+    plan = build_cases(prepared, infos, options.random_inputs, options.seed,
+                       accepts=lambda tensors: _eager(prepared, tensors)[1])
+    return infos, plan
 
 
 def _explain(report: ParityReport, prepared: Any, captured_module: Any, program: Any,

@@ -35,8 +35,9 @@ def run_shape_probing(result: Any, include_defaults: bool = True) -> ShapeProbeR
     return report
 
 
-def run_parity(result: Any, options: ParityOptions | None = None) -> ParityReport:
-    """Parity of a converted `result` (needs `result.ok`)."""
+def parity_options_for(result: Any, options: ParityOptions | None = None) -> ParityOptions:
+    """`options` (default ParityOptions()) completed from the spec: its value ranges and the
+    preprocessing of its own image input types."""
     import dataclasses
 
     from torchready.convert.model_state import evaluating
@@ -50,6 +51,13 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
     images = image_preprocessing(spec.input_types if spec is not None else None)
     if images and not options.images:
         options = dataclasses.replace(options, images=images)
+    return options
+
+
+def run_parity(result: Any, options: ParityOptions | None = None) -> ParityReport:
+    """Parity of a converted `result` (needs `result.ok`)."""
+    spec = result.spec
+    options = parity_options_for(result, options)
     conversion = result.conversion
     with evaluating(result.prepared.original):
         report = check_parity(
@@ -70,6 +78,14 @@ def run_parity(result: Any, options: ParityOptions | None = None) -> ParityRepor
 def reconvert(result: Any, precision: str) -> tuple[Any, Any, Any]:
     """The same captured module converted again at `precision`, with the same declarations:
     (MLModel, source map, the graph coremltools converted)."""
+    conversion, sourcemap = convert_again(result, precision)
+    return conversion.mlmodel, sourcemap, conversion.graph_index.graph
+
+
+def convert_again(result: Any, precision: str, op_selector: Any = None) -> tuple[Any, Any]:
+    """The captured module of `result` converted again with the same declarations and target,
+    at `precision` (with `op_selector`: only the ops it selects in fp16): (Conversion, source
+    map). Raises RuntimeError when coremltools fails."""
     from torchready.convert.coreml.captured import convert_captured
     from torchready.convert.coreml.conversion import CoreMLOptions
     from torchready.convert.sidecar import build_sourcemap
@@ -77,7 +93,7 @@ def reconvert(result: Any, precision: str) -> tuple[Any, Any, Any]:
     prepared, spec = result.prepared, result.spec
     options = CoreMLOptions(compute_precision=precision,
                             minimum_deployment_target=result.conversion.options
-                            .minimum_deployment_target)
+                            .minimum_deployment_target, op_selector=op_selector)
     conversion = convert_captured(result.captured, prepared, options,
                                   input_types=spec.input_types if spec is not None else None)
     if not conversion.ok:
@@ -89,4 +105,4 @@ def reconvert(result: Any, precision: str) -> tuple[Any, Any, Any]:
         torch_output_names=conversion.torch_output_names,
         root=prepared.module,
     )
-    return conversion.mlmodel, sourcemap, conversion.graph_index.graph
+    return conversion, sourcemap

@@ -348,6 +348,16 @@ def _with_excerpt(divergence: dict[str, Any], excerpts: SourceExcerpts) -> dict[
     return divergence
 
 
+# --- precision ----------------------------------------------------------------------------------
+
+
+def precision(result: Any) -> dict[str, Any] | None:
+    """What --precision auto kept in fp32 (or, after an fp16 failure, would keep); None when
+    it does not apply."""
+    report = getattr(result, "precision", None)
+    return report.to_json() if report is not None else None
+
+
 # --- time ---------------------------------------------------------------------------------------
 
 

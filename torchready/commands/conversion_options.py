@@ -24,8 +24,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="RGB image input with ImageNet mean/std applied inside the model")
     parser.add_argument("--labels", type=Path, metavar="FILE",
                         help="class labels, one per line (or a JSON list), in output order")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default=None,
-                        help="Core ML compute precision (default fp16, like coremltools)")
+    parser.add_argument("--precision", choices=("fp16", "fp32", "auto"), default=None,
+                        help="Core ML compute precision (default fp16, like coremltools); auto: "
+                             "fp16, with the ops parity shows need fp32 kept in fp32")
     parser.add_argument("--target", metavar="TARGET", default=None,
                         help="minimum deployment target, e.g. iOS16 or macOS13 "
                              "(default: coremltools' iOS15)")
