@@ -40,7 +40,6 @@ def parity_options_for(result: Any, options: ParityOptions | None = None) -> Par
     preprocessing of its own image input types."""
     import dataclasses
 
-    from torchready.convert.model_state import evaluating
     from torchready.convert.parity.feeds import image_preprocessing
 
     spec = result.spec
@@ -56,6 +55,8 @@ def parity_options_for(result: Any, options: ParityOptions | None = None) -> Par
 
 def run_parity(result: Any, options: ParityOptions | None = None) -> ParityReport:
     """Parity of a converted `result` (needs `result.ok`)."""
+    from torchready.convert.model_state import evaluating
+
     spec = result.spec
     options = parity_options_for(result, options)
     conversion = result.conversion
