@@ -105,7 +105,8 @@ def runtime_seconds(result: Any, runs: int, auto_is_fp16: bool) -> dict[str, flo
                 program.run(feeds)
                 samples.append(time.perf_counter() - started)
             timed[f"rt_{name}"] = statistics.median(samples)
-        except Exception:  # a program the runtime cannot run has no time, the row stays
+        except Exception as error:  # a program the runtime cannot run has no time, the row stays
+            print(f"  no {name} runtime: {type(error).__name__}: {error}", file=sys.stderr)
             timed[f"rt_{name}"] = None
     return timed
 

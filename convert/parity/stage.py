@@ -89,14 +89,18 @@ def convert_again(result: Any, precision: str, op_selector: Any = None) -> tuple
     map). Raises RuntimeError when coremltools fails."""
     from torchready.convert.coreml.captured import convert_captured
     from torchready.convert.coreml.conversion import CoreMLOptions
+    from torchready.convert.model_state import evaluating
     from torchready.convert.sidecar import build_sourcemap
 
     prepared, spec = result.prepared, result.spec
     options = CoreMLOptions(compute_precision=precision,
                             minimum_deployment_target=result.conversion.options
                             .minimum_deployment_target, op_selector=op_selector)
-    conversion = convert_captured(result.captured, prepared, options,
-                                  input_types=spec.input_types if spec is not None else None)
+    # After the call the user's parameters require grad again, and coremltools reads a scripted
+    # module's weights with .numpy()
+    with evaluating(prepared.original):
+        conversion = convert_captured(result.captured, prepared, options,
+                                      input_types=spec.input_types if spec is not None else None)
     if not conversion.ok:
         raise RuntimeError(f"ct.convert failed at {precision}: {conversion.error}")
     sourcemap = build_sourcemap(

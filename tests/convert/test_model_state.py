@@ -61,3 +61,18 @@ def test_a_call_that_raises_after_preparing_gives_the_model_back():
     with pytest.raises(UsageError):
         to_coreml(model, X, mode="trace", lint=False, flexible={"nope": {0: (1, 4)}})
     assert _state(model) == before
+
+
+@pytest.mark.parametrize("mode", ["trace", "script"])
+def test_a_result_converts_again_after_the_call_gave_the_model_back(mode):
+    # The model requires grad again after the call; coremltools reads a scripted module's
+    # weights with .numpy(), which refuses tensors that require grad
+    from torchready.convert.parity.stage import convert_again
+
+    model = _users_model()
+    before = _state(model)
+    result = to_coreml(model, X, mode=mode, lint=False, parity=False)
+    assert result.ok
+    conversion, _ = convert_again(result, "fp32")
+    assert conversion.ok
+    assert _state(model) == before
