@@ -32,7 +32,8 @@ from typing import Any
 
 # One module per op, in the order `torchready audit` lists them.
 _MODULES = ("diff", "new_ones", "scalar_cast", "sdpa_gqa", "tensor_assign", "upsample_bicubic",
-            "upsample_bilinear_aa")
+            "upsample_bilinear_aa", "upsample_bilinear_runtime_size",
+            "upsample_nearest_runtime_size")
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,16 @@ def deployment_target(ct: Any, name: str | None) -> Any:
     raise UsageError(f"unknown deployment target {name!r} (for example: {known})")
 
 
+def compute_precision(ct: Any, name: str) -> Any:
+    """coremltools' precision for `name`; fp16 keeps the index arithmetic of torchready's resize
+    lowerings in float32 (an fp16 pixel index is wrong beyond a few hundred pixels)."""
+    from torchready.convert.composite_ops._runtime_size import keep_fp32
+
+    if PRECISIONS[name.lower()] == "FLOAT32":
+        return ct.precision.FLOAT32
+    return ct.transform.FP16ComputePrecision(op_selector=keep_fp32)
+
+
 def coreml_output_names(torch_names: Sequence[str], input_names: Sequence[str]) -> list[str]:
     """Valid MIL identifiers, unique, never equal to an input name."""
     taken = set(input_names)
@@ -139,7 +149,7 @@ def plan_conversion(
         "outputs": [ct.TensorType(name=name) for name in names],
         "convert_to": "mlprogram",
         "minimum_deployment_target": deployment_target(ct, options.minimum_deployment_target),
-        "compute_precision": getattr(ct.precision, PRECISIONS[options.compute_precision.lower()]),
+        "compute_precision": compute_precision(ct, options.compute_precision),
         # Core ML can only load a model on macOS; elsewhere loading would just fail and warn.
         "skip_model_load": sys.platform != "darwin",
     }

@@ -17,10 +17,12 @@ EXPECTED_WITHOUT = {"diff": ("TR301", "not implemented"),
                     "_internal_op_tensor_inplace_copy": ("TR303", "updates tensor should have"),
                     "upsample_bicubic2d": ("TR301", "not implemented"),
                     # converts without the fix, silently wrong: tests/convert/zoo shows it
-                    "_upsample_bilinear2d_aa": None}
+                    "_upsample_bilinear2d_aa": None,
+                    "upsample_bilinear2d": ("TR303", "torch_upsample_to_core_upsample"),
+                    "upsample_nearest2d": ("TR303", "torch_upsample_to_core_upsample")}
 # Fixes of converters coremltools has but gets wrong (the rest are ops it lacks).
 OVERRIDES = {"int", "scaled_dot_product_attention", "_internal_op_tensor_inplace_copy",
-             "_upsample_bilinear2d_aa"}
+             "_upsample_bilinear2d_aa", "upsample_bilinear2d", "upsample_nearest2d"}
 FAILING_WITHOUT = [op for op in OPS if EXPECTED_WITHOUT[op.kind] is not None]
 
 
@@ -42,7 +44,8 @@ def _convert(op):
 def test_every_op_module_is_listed_with_its_contract():
     assert [op.kind for op in OPS] == ["diff", "new_ones", "int", "scaled_dot_product_attention",
                                        "_internal_op_tensor_inplace_copy", "upsample_bicubic2d",
-                                       "_upsample_bilinear2d_aa"]
+                                       "_upsample_bilinear2d_aa", "upsample_bilinear2d",
+                                       "upsample_nearest2d"]
     for op in OPS:
         assert op.summary and callable(op.lower)
         assert op.override == (op.kind in OVERRIDES)  # only broken converters are overridden
