@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchready.convert.coreml.errors import FailedNode, conversion_diagnostic, first_line
+from torchready.convert.coreml.mil_records import folded_notes, rank_diagnostic, refusal
 from torchready.convert.coreml.inputs import InputPlan, coreml_input_types, plan_inputs
 from torchready.convert.coreml.quiet import ConverterLog, ProgressCallback, import_coremltools, recording
 from torchready.convert.coreml.torch_graph import GraphIndex, capturing_converted_graph
@@ -156,6 +157,15 @@ def plan_conversion(
     return ct, conversion, arguments
 
 
+def record_mil_passes(conversion: Conversion, records: list[Any], root: Any = None) -> None:
+    """Name the MIL passes that rewrote the program, and say what they did where."""
+    notes = folded_notes(records, conversion.graph_index, root)
+    if notes:
+        names = {record.pass_name for record in records if record.outcome == "folded"}
+        conversion.graph_passes_applied += sorted(names - set(conversion.graph_passes_applied))
+        conversion.notes.extend(notes)
+
+
 def convert_script_module(
     script_module: Any,
     *,
@@ -179,6 +189,7 @@ def convert_script_module(
     Raises UsageError for declarations that cannot work (unknown input in `flexible`, an example
     outside its range, ...); conversion failures are returned as diagnostics, not raised.
     """
+    from torchready.convert import mil_passes
     from torchready.convert.composite_ops import recording_applied
     from torchready.convert.graph_passes import run_graph_passes
 
@@ -192,9 +203,10 @@ def convert_script_module(
     conversion.notes.extend(f"graph pass skipped after an error (a torchready bug): {failure}"
                             for failure in passes.failed)
     with recording(progress) as log, capturing_converted_graph() as captured, \
-            recording_applied() as applied:
+            recording_applied() as applied, mil_passes.recording() as mil_records, \
+            mil_passes.installed() as pipeline:
         try:
-            conversion.mlmodel = ct.convert(script_module, **arguments)
+            conversion.mlmodel = ct.convert(script_module, pass_pipeline=pipeline, **arguments)
         except Exception as error:  # coremltools raises anything from any layer
             conversion.error = first_line(error)
             failure = error
@@ -203,11 +215,17 @@ def convert_script_module(
     conversion.log = log
     conversion.graph_index = GraphIndex.of(captured.get("graph"))
     conversion.composite_ops_applied = list(applied)
+    record_mil_passes(conversion, mil_records, root)
     if failure is not None:
-        diagnostic, node = conversion_diagnostic(failure, log, conversion.graph_index,
-                                                 fallback_location, root)
-        conversion.diagnostics.append(diagnostic)
-        conversion.failed_node = node
+        refused = refusal(mil_records, failure)
+        if refused is not None:
+            conversion.diagnostics.append(
+                rank_diagnostic(refused, conversion.graph_index, fallback_location, root))
+        else:
+            diagnostic, node = conversion_diagnostic(failure, log, conversion.graph_index,
+                                                     fallback_location, root)
+            conversion.diagnostics.append(diagnostic)
+            conversion.failed_node = node
     conversion.notes.extend(
         message.text for message in log.unique()
         if message.level != "error" and not any(p.search(message.text) for p in _NOISE)
