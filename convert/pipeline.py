@@ -454,7 +454,7 @@ def _metadata(result: ConversionResult, spec: ModelSpec, prepared: Any) -> None:
         metadata.preview_type)
     metadata.input_descriptions = {**inputs_text, **metadata.input_descriptions}
     metadata.output_descriptions = {**outputs_text, **metadata.output_descriptions}
-    from torchready._version import __version__
+    from torchready.about import __version__
 
     extra = {"torchready.version": __version__,
              "torchready.capture": result.capture_mode or ""}

@@ -16,7 +16,7 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
-from torchready._version import __version__
+from torchready.about import __version__
 from torchready.lint.types import Diagnostic, diagnostic_from_json
 
 CACHE_DIRECTORY = ".torchready_cache"

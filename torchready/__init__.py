@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from torchready._version import __version__
+from torchready.about import __version__
 
 if TYPE_CHECKING:
     from torchready.convert.api import audit, to_coreml

@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from torchready._version import __version__
+from torchready.about import __version__
 from torchready.extras import require
 from torchready.lint.types import UsageError
 

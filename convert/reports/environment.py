@@ -12,7 +12,7 @@ OPTIONAL = ("transformers",)
 
 
 def environment() -> dict[str, Any]:
-    from torchready._version import __version__
+    from torchready.about import __version__
 
     packages: dict[str, str | None] = {"torchready": __version__}
     for name in REQUIRED:

@@ -20,7 +20,7 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import quote
 
-from torchready._version import __version__
+from torchready.about import REPOSITORY_URL, __version__
 from torchready.lint.engine import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME
 from torchready.lint.types import Diagnostic, Edit, Fix, Severity
 
@@ -54,9 +54,7 @@ def document(run, base: Path | None = None) -> dict[str, Any]:
         "semanticVersion": __version__,
         "rules": rules,
     }
-    homepage = _homepage()
-    if homepage:
-        driver["informationUri"] = homepage
+    driver["informationUri"] = REPOSITORY_URL  # a marked placeholder until torchready is published
     return {
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,
@@ -178,19 +176,3 @@ def _invocation(run, base: Path) -> dict[str, Any]:
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
     return invocation
-
-
-def _homepage() -> str | None:
-    """The project URL declared in the installed distribution's metadata, if any: torchready
-    does not invent a documentation address it cannot vouch for."""
-    from importlib import metadata
-
-    try:
-        urls = metadata.metadata("torchready").get_all("Project-URL") or []
-    except metadata.PackageNotFoundError:
-        return None
-    for entry in urls:
-        label, _, url = entry.partition(",")
-        if label.strip().lower() in {"homepage", "documentation", "repository", "source"}:
-            return url.strip() or None
-    return None

@@ -31,7 +31,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.uris import to_fs_path
 
-from torchready._version import __version__
+from torchready.about import __version__
 from torchready.lint.api import lint_text
 from torchready.lint.config import Settings, reload_settings, settings_for
 from torchready.lint.fixes import FixDidNotConverge, fix_source

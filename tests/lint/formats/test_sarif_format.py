@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from helpers import run_cli
+from torchready.about import REPOSITORY_URL
 from torchready.lint.explain import explain
 from torchready.lint.rules import all_rules
 
@@ -82,6 +83,11 @@ def test_results_match_the_json_output(project, log):
 def test_the_driver_documents_every_rule(log):
     driver = log["runs"][0]["tool"]["driver"]
     assert driver["name"] == "torchready"
+    # No public repository yet: a placeholder that can never resolve, the same one the
+    # pre-commit snippet in docs/integrations.md shows.
+    assert driver["informationUri"] == REPOSITORY_URL
+    assert REPOSITORY_URL.endswith(".invalid/torchready")
+    assert f"repo: {REPOSITORY_URL}  # PLACEHOLDER" in (ROOT / "docs" / "integrations.md").read_text()
     by_id = {rule["id"]: rule for rule in driver["rules"]}
     assert set(by_id) == {"TR000"} | {rule.CODE for rule in all_rules()}
     for rule in all_rules():
