@@ -59,12 +59,13 @@ def runtime_resize(context: Any, node: Any, linear: bool) -> RuntimeResize | Non
     x, output_size = inputs[0], inputs[1]
     rest = inputs[3:] if linear else inputs[2:]
     align_corners = linear and inputs[2] is not None and bool(inputs[2].val)
-    if output_size is None or any(value is not None for value in rest):
+    if output_size is None or any(value is not None for value in rest) or x.rank < 3:
         return None
+    values = output_size if isinstance(output_size, (list, tuple)) else [output_size]
+    if all(value.val is not None for value in values):
+        return None  # a constant size
     size = _size_list(output_size)
-    if size is None or all(value.val is not None for value in size) or x.rank < 3:
-        return None
-    return RuntimeResize(x, size, align_corners)
+    return RuntimeResize(x, size, align_corners) if size is not None else None
 
 
 def _size_list(output_size: Any) -> list[Any] | None:
@@ -78,17 +79,19 @@ def _size_list(output_size: Any) -> list[Any] | None:
         return None
     if len(values) != 2:
         return None
-    return [value if str(value.dtype.__name__) == "int32" else _int32(value) for value in values]
+    return [value if _dtype(value) == "int32" else mb.cast(x=value, dtype="int32")
+            for value in values]
 
 
-def _int32(value: Any) -> Any:
-    from coremltools.converters.mil import Builder as mb
+def _dtype(value: Any) -> str:
+    from coremltools.converters.mil.mil import types
 
-    return mb.cast(x=value, dtype="int32")
+    return types.builtin_to_string(value.dtype)
 
 
 def input_sizes(x: Any) -> list[Any]:
     """The sizes of the last two axes of `x`, int32 scalars (consts when static)."""
+    import numpy as np
     from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.mil.types.symbolic import is_symbolic
 
@@ -97,17 +100,11 @@ def input_sizes(x: Any) -> list[Any]:
     for axis in (x.rank - 2, x.rank - 1):
         static = x.shape[axis]
         if not is_symbolic(static):
-            sizes.append(mb.const(val=_np_int32(static)))
+            sizes.append(mb.const(val=np.int32(static)))
             continue
         shape = shape if shape is not None else mb.shape(x=x)
         sizes.append(mb.gather(x=shape, indices=axis, axis=0))
     return sizes
-
-
-def _np_int32(value: int) -> Any:
-    import numpy as np
-
-    return np.int32(value)
 
 
 class _Names:
@@ -186,9 +183,8 @@ def linear_along(x: Any, axis: int, n: Any, m: Any, align_corners: bool, names: 
                                 name=names("weight_axes"))
     a = _along(x, axis, low, names)
     b = _along(x, axis, high, names)
-    dtype = str(x.dtype.__name__)
-    if dtype != "fp32":
-        weight = mb.cast(x=weight, dtype=dtype)
+    if _dtype(x) != "fp32":
+        weight = mb.cast(x=weight, dtype=_dtype(x))
     return mb.add(x=a, y=mb.mul(x=mb.sub(x=b, y=a), y=weight))
 
 

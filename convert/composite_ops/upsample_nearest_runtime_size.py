@@ -9,6 +9,12 @@ Fix: torch's `nearest_idx`, x[min(floor(i * (n / m)), n - 1)] with float32 arith
 along the height and the width, for every deployment target. (iOS 17's `resize` is not used: its
 NEAREST_NEIGHBOR modes sample pixel centres, which is torch's "nearest-exact", not "nearest".)
 Constant sizes and scale factors go to coremltools' converter unchanged.
+
+One case is not exact by construction: an axis whose output size is a constant while its input
+size is flexible divides by a constant, which coremltools' `divide_to_multiply` pass turns into a
+multiplication by 1/m; that can move an index by one where i * n / m lies within a float32
+rounding of an integer (none for n = 2..63, m = 20). Sizes read from another tensor's shape, the
+case this fixes, divide by a runtime value and are exact.
 """
 
 from __future__ import annotations
