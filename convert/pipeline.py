@@ -231,9 +231,10 @@ def _explain_auto(result: ConversionResult, chosen: ConversionResult,
     result.capture_reason = f"auto: {steps}" + (
         f". {chosen.capture_reason}" if chosen.capture_reason else "")
     if chosen.capture_mode == "trace" and chosen.failed_stage is None:
-        frozen = auto.frozen_branches(chosen.diagnostics, chosen.shape_probes)
-        if frozen and "froze" not in (chosen.capture_reason or ""):
-            result.capture_reason += f". The trace froze {frozen}"
+        # The capture's reason named what its TracerWarnings showed; probing came after.
+        probed = auto.frozen_branches([], chosen.shape_probes)
+        if probed:
+            result.capture_reason += f". Shape probing: the trace froze {probed}"
     if stopped:
         result.capture_reason += f". Stopped there: {stopped}"
     if len(attempts) > 1:

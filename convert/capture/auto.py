@@ -137,7 +137,7 @@ def frozen_branches(diagnostics: list[Diagnostic], probes: Any = None) -> str:
     for dimension in getattr(probes, "specialized", None) or []:
         target = dimension.target
         parts.append(f"input '{target.input_name}' dimension {target.dim} at size "
-                     f"{target.example_size} (shape probing)")
+                     f"{target.example_size}")
     parts = list(dict.fromkeys(parts))
     return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more" if len(parts) > 6 else "")
 

@@ -89,9 +89,13 @@ def _fold_block(block: Any) -> None:
     try:
         plan = _analyse(block)
     except Refused as refused:
-        _note_refusal(block, refused)
+        _note_refusal(refused)
         return
-    _rewrite(block, plan)
+    try:
+        _rewrite(block, plan)
+    except Exception as error:  # a torchready bug must not hide coremltools' own verdict
+        _note_refusal(Refused(plan[0][0], f"torchready could not rewrite it (a torchready "
+                                          f"bug: {type(error).__name__}: {error})"))
 
 
 # --- analysis -----------------------------------------------------------------------------------
@@ -136,7 +140,9 @@ def _analyse(block: Any) -> list[tuple[Any, str]]:
             plan.append((op, "exit"))
     for var in block.outputs:
         if var in foldings:
-            raise Refused(var.op, "it is an output of the model (Core ML outputs have rank <= 5)")
+            outer = getattr(block, "outer_op", None)
+            raise Refused(var.op, "it is an output of the model (Core ML outputs have rank <= 5)"
+                          if outer is None else f"it is a result of the {outer.op_type} block")
     return plan
 
 
@@ -162,10 +168,10 @@ def _check_shape_input(op: Any) -> None:
     (-1) or copied (0) entry in that vector would then mean something else."""
     from coremltools.converters.mil.mil.types.symbolic import any_symbolic
 
-    if op.shape.val is not None or not any_symbolic(op.outputs[0].shape):
-        return
-    parts = op.shape.op.values if op.shape.op is not None and op.shape.op.op_type == "concat" \
-        else [op.shape]
+    if not any_symbolic(op.outputs[0].shape):
+        return  # rebuilt from the output's static shape
+    concat = op.shape.val is None and op.shape.op is not None and op.shape.op.op_type == "concat"
+    parts = op.shape.op.values if concat else [op.shape]
     for part in parts:
         if part.val is not None and any(int(v) in (-1, 0) for v in list(part.val.flatten())):
             raise Refused(op, "its flexible size has an inferred (-1) dimension")
@@ -282,6 +288,8 @@ def _rewrite(block: Any, plan: list[tuple[Any, str]]) -> None:
             if role == "exit":
                 swaps.append((op, out, new.value))
                 continue
+            # What coremltools' own passes get from replace_uses_of_var_after_op: the new ops
+            # keep the scopes (TorchScript node, fx debug handle) of the op they stand for.
             Block._copy_scope_info(out, new.value)
             held[out] = new
         return swaps
@@ -434,7 +442,7 @@ def _scopes(op: Any) -> dict[str, list[Any]]:
     return {source.name: list(values) for source, values in op.scopes.items()}
 
 
-def _note_refusal(block: Any, refused: Refused) -> None:
+def _note_refusal(refused: Refused) -> None:
     from torchready.convert.mil_passes import Record, note
 
     creator = _creator(refused.op)

@@ -144,6 +144,20 @@ def test_auto_keeps_a_plain_trace_after_hybrid_and_export_fail_and_says_what_it_
         in result.capture_reason
 
 
+def test_a_kept_trace_names_the_sizes_shape_probing_found_frozen():
+    """fixtures/attention.py scales by math.sqrt(q.size(-1)): right for the example's fixed
+    shape, so auto keeps the trace, and says which size it froze."""
+    from torchready.convert.loading import load_model
+
+    spec = load_model(f"{FIXTURES / 'attention.py'}:build")
+    result = _convert(spec.module, spec.example_inputs)
+    assert result.ok and result.capture_mode == "trace"
+    assert "froze the size arithmetic at fixtures/attention.py:17 (TR102, on shape)" \
+        in result.capture_reason
+    assert "Shape probing: the trace froze input 'query' dimension 3 at size 16" \
+        in result.capture_reason
+
+
 def test_parity_still_decides_whether_the_fallback_trace_is_kept():
     torch.manual_seed(0)
     result = _convert(DataBranch(), (torch.randn(2, 8),))

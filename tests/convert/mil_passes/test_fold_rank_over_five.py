@@ -106,6 +106,19 @@ def _max_rank(result) -> int:
 # --- the wall and the fix ------------------------------------------------------------------------
 
 
+def test_the_pass_is_in_coremltools_registry_only_during_a_conversion():
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+
+    before = dict(PASS_REGISTRY.passes)
+    with pytest.raises(RuntimeError, match="in the middle"):
+        with mil_passes.installed() as pipeline:
+            name = f"torchready::{PASS}"
+            assert name in PASS_REGISTRY and name in pipeline.passes
+            assert pipeline.passes.index(name) > pipeline.passes.index("common::const_elimination")
+            raise RuntimeError("a conversion failing in the middle")
+    assert PASS_REGISTRY.passes == before
+
+
 def test_correlation_volume_fails_without_the_pass():
     with mil_passes.disabled(PASS):
         result = _convert(CorrelationVolume(), (_frames(),), mode="trace",
