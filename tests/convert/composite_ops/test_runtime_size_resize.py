@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from torchready.convert import composite_ops
@@ -83,9 +83,10 @@ PATHS = [("trace", None), ("trace", "iOS17"), ("export", None)]
 
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 @pytest.mark.parametrize("mode,target", PATHS, ids=[f"{m}-{t or 'iOS15'}" for m, t in PATHS])
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           derandomize=True)
 @given(sizes=SIZES)
+@example(sizes=(47, 45, 397, 389, 1))  # where fp16 index arithmetic goes wrong (control below)
 def test_runtime_size_resize_matches_torch_over_sizes(mode, target, precision, sizes):
     result = _converted(mode, target, precision)
     for kind, error in zip(OUTPUT_KINDS, _worst_errors(result, sizes)):
