@@ -24,7 +24,7 @@ CATALOG = {
     "TR106": "python-side-effect", "TR201": "untyped-empty-container",
     "TR202": "unannotated-non-tensor-arg", "TR203": "unsupported-script-construct",
     "TR204": "optional-attribute-refinement", "TR301": "coreml-unsupported-op",
-    "TR302": "float64", "TR401": "missing-eval",
+    "TR302": "float64", "TR304": "rank-over-five", "TR401": "missing-eval",
 }
 
 

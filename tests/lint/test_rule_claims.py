@@ -15,6 +15,7 @@ import importlib.util
 import itertools
 import math
 import random
+import sys
 import warnings
 from pathlib import Path
 
@@ -38,7 +39,14 @@ SCRIPT_ERRORS = {
               "Comprehension ifs are not supported yet", "Unknown type name 'np.ndarray'",
               "getattr's second argument must be a string literal",
               "cannot statically infer the expected size of a list in this context",
-              "function definitions aren't supported"],
+              "function definitions aren't supported",
+              "Expected integer literal for index but got a variable or non-integer",
+              "Unable to extract string literal index", "Unknown type name 'dict'",
+              "Attempted to use Dict without contained types",
+              "Attempted to use List without a contained type",
+              "Unsupported annotation typing.Optional[dict] could not be resolved",
+              "Expression of type dots cannot be used in a type expression",
+              "Unknown type constructor Sequence"],
     "TR204": ["but instead found type 'Optional[Tensor]'",
               "but instead found type 'Optional[float]'",
               "'Optional[Tensor]' object has no attribute or method"],
@@ -52,9 +60,14 @@ def _import(source: str, directory: Path) -> None:
     path.write_text(TYPING + source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        spec.loader.exec_module(module)
+    # Registered while it runs: script looks classes (interfaces) up through their module.
+    sys.modules[path.stem] = module
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            spec.loader.exec_module(module)
+    finally:
+        del sys.modules[path.stem]
 
 
 SCRIPT_CASES = [
