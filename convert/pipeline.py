@@ -266,6 +266,7 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
     """One capture path from capture to parity (from `captured` when auto mode already made
     it); a failure is recorded with `_failed`."""
     from torchready.convert.composite_ops import register_composite_ops
+    from torchready.convert.coreml.mil_records import settled_by_folding
 
     with stages.run("capture", f"capturing the model ({mode})") as stage:
         if captured is None:
@@ -305,6 +306,7 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
     result.notes.extend(conversion.notes)
     result.notes.extend(_untested_versions())
     result.diagnostics.extend(_without_repeats(conversion.diagnostics, result.diagnostics))
+    result.diagnostics = settled_by_folding(result.diagnostics, conversion.folded_at)
     if not conversion.ok:
         stopped_at = [d.details.get("op") for d in conversion.diagnostics if d.code == "TR301"]
         if stopped_at:  # name every op without a converter, not just the first one it hit

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchready.convert.coreml.errors import FailedNode, conversion_diagnostic, first_line
-from torchready.convert.coreml.mil_records import folded_notes, rank_diagnostic, refusal
+from torchready.convert.coreml.mil_records import (folded_lines, folded_notes, rank_diagnostic,
+                                                   refusal)
 from torchready.convert.coreml.inputs import InputPlan, coreml_input_types, plan_inputs
 from torchready.convert.coreml.quiet import ConverterLog, ProgressCallback, import_coremltools, recording
 from torchready.convert.coreml.torch_graph import GraphIndex, capturing_converted_graph
@@ -64,6 +65,7 @@ class Conversion:
     graph_index: GraphIndex = field(default_factory=GraphIndex)
     composite_ops_applied: list[str] = field(default_factory=list)
     graph_passes_applied: list[str] = field(default_factory=list)  # torchready.convert.graph_passes names
+    folded_at: list[tuple[str, int]] = field(default_factory=list)  # rank > 5 values folded there
     failed_node: FailedNode | None = None
     error: str | None = None  # first line of coremltools' message on failure
     notes: list[str] = field(default_factory=list)
@@ -160,6 +162,7 @@ def plan_conversion(
 def record_mil_passes(conversion: Conversion, records: list[Any], root: Any = None) -> None:
     """Name the MIL passes that rewrote the program, and say what they did where."""
     notes = folded_notes(records, conversion.graph_index, root)
+    conversion.folded_at = folded_lines(records, conversion.graph_index, root)
     if notes:
         names = {record.pass_name for record in records if record.outcome == "folded"}
         conversion.graph_passes_applied += sorted(names - set(conversion.graph_passes_applied))

@@ -69,6 +69,33 @@ def folded_notes(records: list[Any], index: Any, root: Any = None) -> list[str]:
     return notes
 
 
+def folded_lines(records: list[Any], index: Any, root: Any = None) -> list[tuple[str, int]]:
+    """(path, line) of every value the folding pass rewrote."""
+    found = (locate_scopes(record.scopes, index, root) for record in records
+             if record.outcome == "folded")
+    return [(where["path"], where["line"]) for where in found if where]
+
+
+def settled_by_folding(diagnostics: list[Diagnostic], folded: list[tuple[str, int]]
+                       ) -> list[Diagnostic]:
+    """The static TR304 at a line whose value the conversion folded becomes a warning: the
+    linter cannot know that torchready merges the leading dimensions, the conversion did."""
+    import dataclasses
+
+    from torchready.convert.coreml.torch_graph import display_path
+    from torchready.lint.types import Severity
+
+    lines = {(display_path(path), line) for path, line in folded}
+    return [dataclasses.replace(
+        d, severity=Severity.WARNING,
+        message=f"{d.message}. torchready's conversion merged the leading dimensions of this "
+                "tensor (MIL pass fold_rank_over_five), so this model converts; plain "
+                "ct.convert does not",
+        details={**d.details, "resolved_by": "fold_rank_over_five"})
+        if d.code == "TR304" and d.origin == "lint" and (display_path(d.path), d.line) in lines
+        else d for d in diagnostics]
+
+
 def refusal(records: list[Any], error: BaseException | None) -> Any:
     """The refused folding that explains a rank error, if the conversion failed with one."""
     if error is None or RANK_ERROR not in str(error):

@@ -140,6 +140,23 @@ def test_correlation_volume_converts_with_parity(mode):
         assert max(_errors(result, (_frames(seed=seed),))) <= 1e-5
 
 
+def test_the_linters_tr304_becomes_a_warning_where_the_conversion_folded_the_value():
+    from torchready import to_coreml
+    from torchready.lint.types import Severity
+
+    torch.manual_seed(0)
+    result = to_coreml(CorrelationVolume().eval(), (_frames(),), mode="trace",
+                       compute_precision="fp32", parity=False)  # the static rules run too
+    assert result.ok
+    view = _line("corr = corr.view(b, h, w, 1, h, w)")
+    [finding] = [d for d in result.diagnostics if d.code == "TR304" and d.line == view]
+    assert finding.origin == "lint" and finding.severity == Severity.WARNING
+    assert finding.details["resolved_by"] == PASS and "so this model converts" in finding.message
+    # the other classes of this file make rank-6 values this conversion never saw: still errors
+    others = [d for d in result.diagnostics if d.code == "TR304" and d.line != view]
+    assert others and all(d.severity == Severity.ERROR for d in others)
+
+
 @pytest.mark.parametrize("mode,precision", [("trace", "fp16"), ("export", "fp32")])
 def test_flexible_correlation_volume_at_several_sizes(mode, precision):
     """Flexible height and width: the merged shape is computed from the runtime sizes."""
