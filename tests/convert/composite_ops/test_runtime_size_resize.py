@@ -10,6 +10,7 @@ torch.export.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,6 +109,32 @@ def test_index_arithmetic_stays_fp32_in_an_fp16_program():
     program = _converted("trace", None, "fp16").mlmodel._mil_program.functions["main"]
     index_ops = [op for op in program.operations if op.op_type in ("floor", "real_div")]
     assert index_ops and all(str(op.outputs[0].dtype.__name__) == "fp32" for op in index_ops)
+
+
+@pytest.mark.parametrize("mode", ["trace", "export"])
+def test_flexible_height_segmentation_has_parity_at_several_heights(mode):
+    """fixtures/fpn_segmentation.py: a feature-pyramid decoder resizing each level to its skip's
+    size and the logits to the image's, height 32..128 (fp16, the default precision)."""
+    from torchready import to_coreml
+    from torchready.convert.loading import load_model
+    from torchready.convert.milrt import load_program
+
+    root = Path(__file__).resolve().parents[3]
+    result = to_coreml(load_model(f"{root / 'fixtures' / 'fpn_segmentation.py'}:build"),
+                       mode=mode, lint=False, parity=False)  # parity at four heights below
+    assert result.ok, (result.failed_stage, result.error)
+    assert {"upsample_bilinear2d", "upsample_nearest2d"} <= set(result.composite_ops_applied)
+    program = load_program(result.mlmodel)
+    for height in (32, 45, 77, 128):
+        image = torch.rand(1, 3, height, 48, generator=torch.Generator().manual_seed(height))
+        with torch.no_grad():
+            expected = result.prepared.module(image)
+        expected = (expected[0] if isinstance(expected, tuple) else expected).double().numpy()
+        got = program.run({"image": image.numpy()}).outputs["logits"]
+        assert got.shape == expected.shape == (1, 3, height, 48)
+        # fp16 storage: a few fp16 roundings of values near 1
+        assert float(np.abs(got - expected).max()) <= 2e-2 * max(1.0, float(np.abs(expected).max()))
+        assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.99
 
 
 # --- negative controls --------------------------------------------------------------------------
