@@ -112,9 +112,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from torchready.convert.coreml.quiet import install
-
-    install()
     warnings.filterwarnings("ignore")
     logging.getLogger("coremltools").setLevel(logging.ERROR)
     torch.set_num_threads(1)
@@ -142,24 +139,31 @@ def main(argv: list[str] | None = None) -> int:
             if entry.get("error") or entry.get("headline"):
                 print(f"  {name}: {entry.get('error') or entry['headline']}", file=sys.stderr)
     elapsed = time.perf_counter() - total
-    if args.markdown:
+    print_table(header, lines, markdown=args.markdown, left=("model", "outputs"),
+                title=f"Parity: eager PyTorch vs the converted model on torchready's MIL "
+                      f"reference runtime ({args.random_inputs} random inputs + example)")
+    print(f"{len(lines)} models, {elapsed:.1f}s (convert + parity at fp16 and fp32)")
+    return 0
+
+
+def print_table(header: list[str], lines: list[list[str]], *, markdown: bool, title: str,
+                left: tuple[str, ...]) -> None:
+    """A Markdown table (for docs/), or a rich one for the terminal, `left` columns left-aligned."""
+    if markdown:
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))
         for line in lines:
             print("| " + " | ".join(line) + " |")
-    else:
-        from rich.console import Console
-        from rich.table import Table
+        return
+    from rich.console import Console
+    from rich.table import Table
 
-        table = Table(title=f"Parity: eager PyTorch vs the converted model on torchready's MIL "
-                            f"reference runtime ({args.random_inputs} random inputs + example)")
-        for column in header:
-            table.add_column(column, justify="left" if column in ("model", "outputs") else "right")
-        for line in lines:
-            table.add_row(*line)
-        Console(width=160).print(table)
-    print(f"{len(lines)} models, {elapsed:.1f}s (convert + parity at fp16 and fp32)")
-    return 0
+    table = Table(title=title)
+    for column in header:
+        table.add_column(column, justify="left" if column in left else "right")
+    for line in lines:
+        table.add_row(*line)
+    Console(width=160).print(table)
 
 
 if __name__ == "__main__":

@@ -34,14 +34,12 @@ torch.export with parity).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +117,7 @@ def run_vanilla(zoo_model: Any, unwrap_outputs: bool = False) -> PathResult:
     import numpy as np
     import torch
 
-    from torchready.convert.coreml.quiet import import_coremltools, recording
+    from torchready.convert.coreml.quiet import import_coremltools, recording, routed
 
     ct = import_coremltools()
     module, inputs = _unpack(zoo_model.build())
@@ -137,26 +135,14 @@ def run_vanilla(zoo_model: Any, unwrap_outputs: bool = False) -> PathResult:
                                   dtype=np.float32 if t.is_floating_point() else np.int32)
                     for i, t in enumerate(inputs)]
         # coremltools' progress bars and log lines are recorded, not printed; its converters
-        # are the ones it ships with (torchready's registrations are global to the process).
-        with recording(), pristine_coremltools():
+        # are the ones it ships with (torchready's exist only inside torchready's calls).
+        with routed(), recording():
             ct.convert(traced, inputs=declared, convert_to="mlprogram",
                        skip_model_load=sys.platform != "darwin")
     except Exception as error:  # whatever a user would see
         return PathResult(False, stage, f"{type(error).__name__}: {first_line(error)}",
                           seconds=time.perf_counter() - started)
     return PathResult(True, seconds=time.perf_counter() - started)
-
-
-@contextlib.contextmanager
-def pristine_coremltools() -> Iterator[None]:
-    """coremltools' op registry as it ships: torchready's composite ops (registered with the
-    public `register_torch_op` when a torchready conversion starts) are taken out meanwhile."""
-    from torchready.convert import composite_ops
-
-    with contextlib.ExitStack() as stack:
-        for op in composite_ops.register_composite_ops():
-            stack.enter_context(composite_ops.disabled(op.kind))
-        yield
 
 
 def tuple_outputs(model: Any) -> Any:
@@ -298,6 +284,7 @@ def milrt_parity(result: Any) -> Parity:
     import torch
 
     from torchready.convert.milrt import load_program
+    from torchready.convert.model_state import evaluating
 
     started = time.perf_counter()
     prepared = result.prepared
@@ -310,7 +297,7 @@ def milrt_parity(result: Any) -> Parity:
     cases = [("example", tuple(prepared.example_inputs), tuple(prepared.reference_outputs))]
     random_inputs = tuple(_random_like(t, seed=11 + i)
                           for i, t in enumerate(prepared.example_inputs))
-    with torch.no_grad():
+    with torch.no_grad(), evaluating(prepared.original):  # to_coreml gave it back as built
         random_outputs = tuple(_flat_outputs(prepared.module(*random_inputs)))
     cases.append(("random", random_inputs, random_outputs))
 
@@ -382,15 +369,15 @@ def run_model(zoo_model: Any, export: bool = True) -> ZooRow:
 
 
 def run_zoo(models: list[Any], progress: Any = None, export: bool = True) -> list[ZooRow]:
-    from torchready.convert.coreml.quiet import install
+    from torchready.convert.coreml.quiet import routed
 
-    install()  # coremltools' chatter is recorded, as in the pipeline
     rows = []
-    for zoo_model in models:
-        row = run_model(zoo_model, export)
-        rows.append(row)
-        if progress is not None:
-            progress(row)
+    with routed():  # coremltools' chatter is recorded, as in the pipeline
+        for zoo_model in models:
+            row = run_model(zoo_model, export)
+            rows.append(row)
+            if progress is not None:
+                progress(row)
     return rows
 
 

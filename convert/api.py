@@ -11,7 +11,9 @@ It runs the same stages as `torchready convert` (lint, prepare, capture, shape p
 coverage, convert, metadata, parity, save) and returns a `ConversionResult`; a failed capture,
 conversion or parity check is reported in the result (`result.ok`, `result.failed_stage`,
 `result.diagnostics`, `result.parity`), not raised. Mistakes in the arguments raise
-`torchready.lint.types.UsageError`.
+`torchready.lint.types.UsageError`. The model comes back as it went in: conversion needs it in
+eval mode with parameters that do not require grad, and each submodule's training flag and each
+parameter's `requires_grad` are restored when the call returns or raises.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def to_coreml(
     traced_submodules: Sequence[str] | None = None,
     preview_type: str | None = None,
     compute_precision: str | None = None,
+    precision: str | None = None,
     minimum_deployment_target: str | None = None,
     output: str | os.PathLike[str] | None = None,
     lint: bool = True,
@@ -63,6 +66,10 @@ def to_coreml(
         unchanged) or `--input` style declarations ("tokens:1x(1..64):int64", "image:1x3x224x224:image"),
         which also name the inputs, mark image inputs and flexible dimensions.
     flexible: {input name: {dimension: (lower, upper)}}; upper -1 means unbounded.
+    compute_precision (or `precision`, the command line's name): "fp16" (default), "fp32", or
+        "auto": convert at fp16 and, when parity fails there, keep in fp32 only the ops parity
+        shows need it (falling back to fp32 for the whole model when no mixed program passes);
+        `result.precision` says which ops, their source lines, and parity before and after.
     output: save the .mlpackage (and its source map sidecar) there; None keeps it in memory.
     parity: check numeric parity (eager vs TorchScript vs the converted model, on the example and
         random inputs) and probe input dimensions for sizes the trace froze; a failed parity
@@ -73,6 +80,10 @@ def to_coreml(
     progress: show rich progress on stderr (off by default in notebooks and scripts).
     Other arguments fill the ModelSpec fields of the same name (see torchready.convert.spec.ModelSpec).
     """
+    if precision is not None and compute_precision not in (None, precision):
+        raise UsageError(f"precision={precision!r} and compute_precision={compute_precision!r} "
+                         "disagree: pass one of them.")
+    compute_precision = compute_precision or precision
     spec = _spec(model, example_inputs)
     overrides: dict[str, Any] = {
         "input_names": list(input_names) if input_names is not None else None,

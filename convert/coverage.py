@@ -88,7 +88,13 @@ def _script_module_of(captured: Any) -> Any:
 def check_op_coverage(captured: Any, root: Any = None) -> CoverageReport:
     """Check a `Captured` (or a ScriptModule) against coremltools' converters. `root` is the
     eager module that was captured (lets scripted library nodes resolve to the user's line)."""
-    module = _script_module_of(captured)
+    from torchready.convert.composite_ops import installed
+
+    with installed():
+        return _check_op_coverage(_script_module_of(captured), root)
+
+
+def _check_op_coverage(module: Any, root: Any) -> CoverageReport:
     registry = _registry()
     graph = coreml_graph(module)
     apply_graph_passes(graph)  # what the conversion stage rewrites before ct.convert

@@ -1,6 +1,7 @@
 """The conversion pipeline, one stage after another.
 
-    load -> lint -> prepare -> capture -> probe -> coverage -> convert -> metadata -> parity -> save
+    load -> lint -> prepare -> capture -> probe -> coverage -> convert -> metadata -> parity
+         -> precision -> save
 
 capture..parity is one attempt (`_attempt`); auto mode runs another attempt with the next capture
 path (`capture.auto.fallback_modes`: export, then hybrid or a plain trace) when its first choice
@@ -16,11 +17,15 @@ fails records `failed_stage` and the pipeline stops there (the diagnostics say w
 (no `output`); the Python API `torchready.convert.api.to_coreml` starts from a ModelSpec (no load stage).
 `probe` (shape probing) and `parity` are `torchready.convert.parity`'s: a failed parity stops before `save`,
 so a model that computes something else than PyTorch is never written (`--no-parity` skips it).
+`precision` is `torchready.convert.precision`'s: with `--precision auto` it keeps in fp32 the ops
+an fp16 parity failure needs there (the result then holds that model), and after an fp16 failure
+it names the ops auto would keep.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,8 +36,12 @@ from torchready.convert.progress import StageProgress
 from torchready.convert.spec import ModelSpec
 from torchready.lint.types import Diagnostic, Severity, UsageError
 
+# torch.jit's tracer, warnings.catch_warnings and coremltools keep process-wide state: one
+# conversion runs at a time (re-entrant, so a model's factory may call torchready itself).
+_ONE_CALL_AT_A_TIME = threading.RLock()
+
 STAGES = ("load", "lint", "prepare", "capture", "probe", "coverage", "convert", "metadata",
-          "parity", "save")
+          "parity", "precision", "save")
 
 
 @dataclass
@@ -43,11 +52,13 @@ class PipelineOptions:
     fix: bool = False  # apply safe lint fixes to those files before capture (CLI only)
     labels: list[str] | None = None  # overrides the spec's class labels
     imagenet: bool | None = None  # overrides the spec's ImageNet preset
-    compute_precision: str | None = None  # overrides the spec ("fp16" | "fp32")
+    compute_precision: str | None = None  # overrides the spec ("fp16" | "fp32" | "auto")
     minimum_deployment_target: str | None = None  # overrides the spec ("iOS16", ...)
     parity: bool = True  # eager vs TorchScript vs the converted model (torchready.convert.parity)
     shape_probing: bool = True  # other sizes along each input dimension after capture
     parity_options: Any = None  # torchready.convert.parity.engine.ParityOptions (None: defaults)
+    # torchready.convert.precision.search.PrecisionOptions: the bounds of --precision auto
+    precision_options: Any = None
     progress: StageProgress = field(default_factory=lambda: StageProgress(enabled=False))
 
 
@@ -79,6 +90,9 @@ class ConversionResult:
     lint_fixes: dict[str, str] = field(default_factory=dict)  # path -> unified diff applied
     parity: Any = None  # torchready.convert.parity.report.ParityReport (None: not run)
     shape_probes: Any = None  # torchready.convert.parity.shape_probing.ShapeProbeReport (None: not run)
+    # torchready.convert.precision.report.PrecisionReport: what --precision auto kept in fp32
+    # (or, after an fp16 parity failure, what it would keep); None: not applicable
+    precision: Any = None
     prepared: Any = None
     captured: Any = None
     conversion: Any = None  # torchready.convert.coreml.conversion.Conversion
@@ -118,10 +132,17 @@ class _Stages:
 def convert_model(spec_text: str, options: PipelineOptions,
                   input_decls: Sequence[Any] = ()) -> ConversionResult:
     """The command-line entry: MODEL spec text -> loaded spec -> `run`."""
-    from torchready.convert.coreml.quiet import install
+    from torchready.convert.coreml.quiet import routed
+
+    # The model's own file may import coremltools: its chatter is recorded from the start.
+    with routed():
+        return _convert_model(spec_text, options, input_decls)
+
+
+def _convert_model(spec_text: str, options: PipelineOptions,
+                   input_decls: Sequence[Any]) -> ConversionResult:
     from torchready.convert.loading import load_model
 
-    install()  # the model's own file may import coremltools: record its chatter from the start
     result = ConversionResult()
     stages = _Stages(result, options.progress)
     with stages.run("load", f"loading {spec_text}"):
@@ -140,13 +161,28 @@ def convert_model(spec_text: str, options: PipelineOptions,
 
 def run(spec: ModelSpec, options: PipelineOptions | None = None, *,
         result: ConversionResult | None = None, linted: bool = False) -> ConversionResult:
-    """Run the stages after loading on `spec` (the Python API starts here)."""
-    from torchready.convert.coreml.quiet import install
+    """Run the stages after loading on `spec` (the Python API starts here).
 
-    options = options or PipelineOptions()
-    install()  # before anything imports coremltools: its log lines are recorded, not printed
+    What the call changes in the process lives exactly as long as the call (`process_state`):
+    coremltools' logger routed into torchready, torchready's converters in coremltools' op
+    registry; and the user's model gets its training flags and requires_grad back
+    (`model_state`), also when a stage raises. Calls from several threads run one at a time.
+    """
+    from torchready.convert.composite_ops import installed
+    from torchready.convert.coreml.quiet import routed
+    from torchready.convert.model_state import preserved
+
+    with _ONE_CALL_AT_A_TIME, routed(), installed(), preserved(spec.module):
+        return _run(spec, options or PipelineOptions(), result, linted)
+
+
+def _run(spec: ModelSpec, options: PipelineOptions, result: ConversionResult | None,
+         linted: bool) -> ConversionResult:
     result = result or ConversionResult()
     spec = _with_overrides(spec, options)
+    if spec.compute_precision == "auto" and not options.parity:
+        raise UsageError("--precision auto decides from parity which ops need fp32; it cannot "
+                         "run with --no-parity.")
     result.spec = spec
     stages = _Stages(result, options.progress)
 
@@ -265,7 +301,6 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
              ) -> ConversionResult:
     """One capture path from capture to parity (from `captured` when auto mode already made
     it); a failure is recorded with `_failed`."""
-    from torchready.convert.composite_ops import register_composite_ops
     from torchready.convert.coreml.mil_records import settled_by_folding
 
     with stages.run("capture", f"capturing the model ({mode})") as stage:
@@ -290,7 +325,6 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
                             f"{len(result.shape_probes.dimensions)} dimension(s) probed")
 
     with stages.run("coverage", "checking coremltools' op coverage"):
-        register_composite_ops()  # first: the ops they add count as supported
         result.coverage = _coverage(captured, prepared)
     result.diagnostics.extend(getattr(result.coverage, "diagnostics", []) or [])
 
@@ -327,6 +361,12 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
                 stage.fail(result.parity.summary())
             else:
                 stage.detail = result.parity.summary()
+        if _wants_precision_step(spec, result.parity):
+            with stages.run("precision", "keeping in fp32 only the ops fp16 cannot hold") \
+                    as stage:
+                _precision(result, spec, prepared, options)
+                if result.precision is not None:
+                    stage.detail = result.precision.headline()
         if not result.parity.passed:
             return _failed(result, "parity", result.parity.summary())
     return result
@@ -455,13 +495,30 @@ def _convert(spec: ModelSpec, prepared: Any, captured: Any, progress: StageProgr
     from torchready.convert.coreml.captured import convert_captured
     from torchready.convert.coreml.conversion import CoreMLOptions
 
-    options = CoreMLOptions(
-        compute_precision=spec.compute_precision or "fp16",
+    requested = spec.compute_precision or "fp16"
+    options = CoreMLOptions(  # auto starts at fp16; the precision step keeps ops in fp32
+        compute_precision="fp16" if requested == "auto" else requested,
         minimum_deployment_target=spec.minimum_deployment_target,
     )
     return convert_captured(captured, prepared, options, input_types=spec.input_types,
                             fallback_location=_fallback_location(spec),
                             progress=progress.converter_phase)
+
+
+def _wants_precision_step(spec: ModelSpec, parity: Any) -> bool:
+    from torchready.convert.precision.stage import wants_precision_step
+
+    return wants_precision_step(spec.compute_precision, parity)
+
+
+def _precision(result: ConversionResult, spec: ModelSpec, prepared: Any,
+               options: PipelineOptions) -> None:
+    from torchready.convert.precision.stage import settle_precision
+
+    settle_precision(result, spec.compute_precision, options.parity_options,
+                     options.precision_options)
+    if spec.compute_precision == "auto":  # the model kept gets its metadata, and says so
+        _metadata(result, spec, prepared)
 
 
 def _untested_versions() -> list[str]:
@@ -492,6 +549,8 @@ def _metadata(result: ConversionResult, spec: ModelSpec, prepared: Any) -> None:
 
     extra = {"torchready.version": __version__,
              "torchready.capture": result.capture_mode or ""}
+    if result.precision is not None:
+        extra.update(result.precision.metadata())
     result.metadata = apply_metadata(result.mlmodel, metadata, extra=extra)
 
 

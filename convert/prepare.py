@@ -12,7 +12,8 @@
    per-channel normalisation itself (Core ML's ImageType only scales 0..255 pixels by 1/255).
 
 `prepare` mutates the user's module the way the talk's script does (`model.eval()`, no grads);
-everything else lives in the wrapper.
+the pipeline puts both back when the call ends (`model_state.preserved`); everything else lives
+in the wrapper.
 """
 
 from __future__ import annotations

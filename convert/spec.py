@@ -45,7 +45,8 @@ class ModelSpec:
     # of submodules to trace before scripting the rest. None: detected.
     traced_submodules: list[str] | None = None
     preview_type: str | None = None  # Xcode preview, e.g. "imageSegmenter"
-    compute_precision: str | None = None  # "fp16" | "fp32"
+    # "fp16" | "fp32" | "auto" (fp16, keeping in fp32 the ops parity shows need it)
+    compute_precision: str | None = None
     minimum_deployment_target: str | None = None  # e.g. "iOS16"
     # Where the model came from (the factory's `def` line), for diagnostics that cannot point into
     # library code (TR401 on a transformers model, TR101 on a ModelOutput). Set by `load_model`.

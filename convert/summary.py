@@ -64,6 +64,8 @@ def result_to_json(result: ConversionResult, *, command: str) -> dict[str, Any]:
         "shape_probes": result.shape_probes.to_json() if result.shape_probes else None,
         "parity": result.parity.to_json() if result.parity else None,
     }
+    if result.precision is not None:  # optional in version 1: present when it applies
+        conversion["precision"] = result.precision.to_json()
     return {
         "version": JSON_VERSION,
         "diagnostics": [diagnostic.to_json() for diagnostic in diagnostics],
@@ -155,6 +157,8 @@ def render_text(result: ConversionResult, stream: TextIO, *, command: str, model
         from torchready.convert.parity.report import render_text as render_parity
 
         render_parity(result.parity, stream, width=None if console.is_terminal else 120)
+    if result.precision is not None:
+        result.precision.render_text(console)
     for path, diff in result.lint_fixes.items():
         console.print(f"[bold]lint --fix changed {escape(path)}:[/]")
         console.print(escape(diff.rstrip("\n")), style="dim")

@@ -49,6 +49,7 @@ from torchready.convert.findings import finding
 from torchready.convert.python_source import (Span, definition_line, line_text, narrow_span,
                                    node_span, parse_file)
 from torchready.convert.source_lines import is_user_file
+from torchready.convert.process_state import SharedPatch
 from torchready.lint.types import Diagnostic, Severity
 
 COND_GUIDE = "https://pytorch.org/docs/stable/cond.html"
@@ -334,17 +335,24 @@ def _quiet_torch() -> Iterator[None]:
     its partial graph to sys.stderr (torch/export/_trace.py): the diagnostics say it all, once."""
     import io
 
+    with _torch_logger_quiet.active(), warnings.catch_warnings(), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning)
+        yield
+
+
+def _silence_torch_logger() -> int:
     logger = logging.getLogger("torch")
     level = logger.level
     logger.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", category=FutureWarning)
-            warnings.filterwarnings("ignore", category=UserWarning)
-            yield
-    finally:
-        logger.setLevel(level)
+    return level
+
+
+# torch's logger level, set back when the last draft_export of any thread is done
+_torch_logger_quiet = SharedPatch(_silence_torch_logger,
+                                  lambda level: logging.getLogger("torch").setLevel(level))
 
 
 def diagnose_export(module: Any, example_inputs: tuple, dynamic_shapes: Any = None
@@ -533,22 +541,21 @@ def check_export_op_coverage(exported_program: Any) -> Any:
     still the TRAINING dialect torch 2.13 exports by default, as coremltools only takes ATEN).
 
     Counted as supported: coremltools' converters, torchready's composite ops, and the
-    export-frontend converters (`torchready.convert.coreml.export_ops`) the export conversion registers,
-    registered here for the same duration."""
-    from torchready.convert.coreml.export_ops import registered
+    export-frontend converters (`torchready.convert.coreml.export_ops`) the export conversion
+    installs, installed here for the same duration."""
+    from torchready.convert.composite_ops import installed
+    from torchready.convert.coreml import export_ops
 
-    with registered():
+    with installed(), export_ops.installed():
         return _check_export_op_coverage(exported_program)
 
 
 def _check_export_op_coverage(exported_program: Any) -> Any:
-    from torchready.convert.composite_ops import register_composite_ops
     from torchready.convert.coverage import (TORCHREADY_PACKAGE, CoverageReport, OpUse,
                                   unsupported_op_diagnostics)
     from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
     from coremltools.converters.mil.frontend.torch.utils import sanitize_op_kind
 
-    register_composite_ops()  # first: torchready's composite ops count as supported
     program = exported_program
     if getattr(getattr(program, "verifier", None), "dialect", "ATEN") == "TRAINING":
         program = program.run_decompositions({})

@@ -1,10 +1,13 @@
 """Composite ops: torch ops coremltools 9.0 cannot convert (or converts wrongly), lowered to MIL.
 
 This is the talk's "composite operator" recipe, packaged: each module here handles one torch op
-kind, builds it from existing MIL ops, and is registered with coremltools' public
-`register_torch_op` when a conversion starts. `override=False` for ops coremltools lacks (we never
-shadow an upstream converter: if a later coremltools adds the op, theirs wins); `override=True`
-only for a converter that is wrong, with the root cause written in its module.
+kind, builds it from existing MIL ops, and is put into coremltools' op registry for the duration
+of a torchready call only (`installed()`, see `torchready.convert.coreml.registry`: the registry is
+restored afterwards, and other threads keep seeing coremltools as it was). `override=False` for
+ops coremltools lacks (we never shadow an existing converter: if coremltools, or the user, has
+one for the op, theirs wins); `override=True` only for a converter that is wrong, with the root
+cause written in its module. An override hands every case it does not fix to the converter that
+was registered before it (`upstream_converter(node)`): coremltools' own, or the user's.
 
 Every module defines:
   KIND       the op name as coremltools looks it up ("diff" for aten::diff)
@@ -17,23 +20,25 @@ Every module defines:
              `ct.convert` without the op and converts with it: the regression test and the
              parity case
 
-`register_composite_ops()` is idempotent. While `recording_applied()` is active, every lowering
-that coremltools calls is noted, so a conversion can report which composite ops it relied on.
+While `recording_applied()` is active, every lowering that coremltools calls in this thread is
+noted, so a conversion can report which composite ops it relied on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from torchready.convert.coreml.registry import Converter, Lowering, Overlay, Previous
+
 # One module per op, in the order `torchready audit` lists them.
 _MODULES = ("diff", "new_ones", "scalar_cast", "sdpa_gqa", "tensor_assign", "upsample_bicubic",
-            "upsample_bilinear_aa", "upsample_bilinear_runtime_size",
-            "upsample_nearest_runtime_size")
+            "upsample_bilinear", "upsample_bilinear_aa", "upsample_nearest", "float_unary")
 
 
 @dataclass(frozen=True)
@@ -89,99 +94,80 @@ def by_kind(kind: str) -> CompositeOp:
     raise KeyError(f"no composite op for {kind!r}")
 
 
-# --- registration -----------------------------------------------------------------------------
-
-_registered: dict[str, Callable[..., Any]] = {}  # name -> our wrapper, as registered
-_replaced: dict[str, Callable[..., Any] | None] = {}  # name -> coremltools' converter before us
-_skipped_upstream: set[str] = set()  # ops coremltools gained itself: we leave them alone
-_applied_stack: list[list[str]] = []
+# --- the registry, scoped to torchready's calls ---------------------------------------------
 
 
-def _registry() -> Any:
-    from torchready.convert.coreml.quiet import import_coremltools
-
-    import_coremltools()
-    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
-
-    return _TORCH_OPS_REGISTRY
+class _Applied(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[list[str]] = []
 
 
-def _recording_wrapper(op: CompositeOp) -> Callable[[Any, Any], None]:
+_applied = _Applied()
+
+
+def _recording_lowering(op: CompositeOp) -> Lowering:
     def lowering(context: Any, node: Any) -> None:
         # A lowering may return False to say "nothing to fix here" (fixes that override a
         # coremltools converter only matter on some inputs); anything else counts as applied.
         needed = op.lower(context, node)
-        if _applied_stack and needed is not False:
-            _applied_stack[-1].append(op.kind)
+        if _applied.stack and needed is not False:
+            _applied.stack[-1].append(op.kind)
 
-    # coremltools registers a converter under its function name; the kind is that name.
-    lowering.__name__ = op.kind
-    lowering.__qualname__ = op.kind
     lowering.__doc__ = op.summary
     return lowering
 
 
-def register_composite_ops() -> list[CompositeOp]:
-    """Register every composite op with coremltools (once per process); return those active."""
-    registry = _registry()  # imports coremltools quietly first
-    from coremltools.converters.mil.frontend.torch import register_torch_op
+def _converter(op: CompositeOp) -> Converter:
+    def build(previous: Previous) -> dict[str, Lowering]:
+        if not op.override and any(previous(name) for name in op.names):
+            return {}  # coremltools (or the user) converts it already: theirs wins
+        lowering = _recording_lowering(op)
+        return {name: lowering for name in op.names}
 
-    active = []
-    for op in composite_ops():
-        if op.kind in _registered:
-            active.append(op)
-            continue
-        if not op.override and any(registry.get_func(name) for name in op.names):
-            _skipped_upstream.add(op.kind)
-            continue
-        for name in op.names:
-            _replaced[name] = registry.name_to_func_mapping.get(name)
-        wrapper = _recording_wrapper(op)
-        register_torch_op(wrapper, torch_alias=list(op.aliases) or None, override=op.override)
-        for name in op.names:
-            _registered[name] = wrapper
-        active.append(op)
-    return active
+    return Converter(names=op.names, build=build, owner=op.module.__name__)
+
+
+_overlay = Overlay(lambda: [_converter(op) for op in composite_ops()])
+
+
+def installed() -> contextlib.AbstractContextManager[None]:
+    """torchready's composite ops in coremltools' registry while the block runs (re-entrant,
+    any thread); coremltools' registry exactly as before afterwards."""
+    return _overlay.active()
+
+
+def upstream_converter(node: Any) -> Lowering:
+    """The converter the registry held for `node`'s kind before torchready's (coremltools' own,
+    or the user's): an override hands it the cases it does not fix."""
+    from torchready.convert.coreml.registry import lookup_name, not_implemented
+
+    converter = _overlay.previous(lookup_name(node.kind))
+    if converter is None:
+        raise not_implemented(node)
+    return converter
 
 
 def skipped_because_upstream() -> list[str]:
-    """Composite ops not registered because coremltools now converts the op itself."""
-    return sorted(_skipped_upstream)
+    """Composite ops not installed by the last `installed()` because coremltools (or the user)
+    converts the op itself."""
+    skipped = set(_overlay.skipped)
+    return [op.kind for op in composite_ops() if op.kind in skipped]
+
+
+def disabled(kind: str) -> contextlib.AbstractContextManager[None]:
+    """coremltools' registry as it was for one composite op, even inside `installed()` (for the
+    tests that prove the op is needed)."""
+    return _overlay.disabled(by_kind(kind).names)
 
 
 @contextlib.contextmanager
 def recording_applied() -> Iterator[list[str]]:
-    """Collect the kinds of the composite ops coremltools calls inside this block (unique, sorted
-    once the block ends)."""
+    """Collect the kinds of the composite ops coremltools calls in this thread inside this block
+    (unique, sorted once the block ends)."""
     applied: list[str] = []
-    _applied_stack.append(applied)
+    _applied.stack.append(applied)
     try:
         yield applied
     finally:
-        _applied_stack.remove(applied)
-        unique = sorted(set(applied))
-        applied[:] = unique
-
-
-@contextlib.contextmanager
-def disabled(kind: str) -> Iterator[None]:
-    """Temporarily put coremltools back the way it ships for one composite op (for the tests that
-    prove the op is needed)."""
-    register_composite_ops()  # so that `_replaced` knows what coremltools had before us
-    registry = _registry()
-    op = by_kind(kind)
-    saved = {name: registry.name_to_func_mapping.get(name) for name in op.names}
-    for name in op.names:
-        original = _replaced.get(name)
-        if original is None:
-            registry.name_to_func_mapping.pop(name, None)
-        else:
-            registry.name_to_func_mapping[name] = original
-    try:
-        yield
-    finally:
-        for name, func in saved.items():
-            if func is None:
-                registry.name_to_func_mapping.pop(name, None)
-            else:
-                registry.name_to_func_mapping[name] = func
+        _applied.stack.remove(applied)
+        applied[:] = sorted(set(applied))

@@ -1,29 +1,44 @@
-"""Shared by the runtime-size resize lowerings: interpolation to a size known only at prediction.
+"""Interpolation to a size known only at prediction time: the runtime-size half of the resize fixes.
 
-`F.interpolate(x, size=skip.shape[-2:])` in a model with a flexible input gives coremltools an
-output size that is a runtime value. Its converters then emit the torch-dialect ops
-`torch_upsample_bilinear` / `torch_upsample_nearest_neighbor`, and its graph pass
-`torch_upsample_to_core_upsample` can only turn those into core ops when the size is the input's
-own size times a constant (`x.shape[-1] * 2`); a size read from another tensor fails the pass
-(an AssertionError, or "Unable to map torch_upsample_bilinear to core upsample").
+Root cause (coremltools 9.0, frontend/torch/ops.py `upsample_bilinear2d` / `upsample_nearest2d`
+and the graph pass ssa_passes/torch_upsample_to_core_upsample.py): with a runtime output size the
+converters emit the torch-dialect `torch_upsample_bilinear` / `torch_upsample_nearest_neighbor`,
+and the pass can only map them to core ops when the size is the input's own size times a
+constant (`x.shape[-1] * 2`). `F.interpolate(x, size=skip.shape[-2:])` in a model with a
+flexible input (feature pyramids, U-Net and segmentation decoders, mask upscaling) stops the
+conversion on both frontends: an AssertionError in that pass, "Unable to map
+torch_upsample_bilinear to core upsample", or on torch.export "output_height ... expects int32
+but got fp32".
 
-The lowerings here build the resize from ops that take runtime sizes, with torch's index
-arithmetic (aten/src/ATen/native/UpSample.h) along each of the last two axes:
+Fix: the resize is built from ops that take runtime sizes, with torch's index arithmetic
+(aten/src/ATen/native/UpSample.h) along each of the last two axes:
 
 * linear, align_corners=False: src = max(0, (i + 0.5) * (n / m) - 0.5)
 * linear, align_corners=True:  src = i * (n - 1) / (m - 1)   (0 when m == 1)
-* nearest:                     src = floor(i * (n / m))      (`nearest_idx`)
+* nearest:                     src = floor(i * (n / m))          (`nearest_idx`)
+* nearest-exact:               src = floor((i + 0.5) * (n / m))
 
 with n the input size and m the output size along the axis, `n / m` a float32 division and every
-product a float32 product, as in torch's CPU kernels. Linear: i0 = min(floor(src), n - 1),
-i1 = min(i0 + 1, n - 1), out = x[i0] + (x[i1] - x[i0]) * (src - i0). Both are gathers along the
-axis, so they work for every deployment target; iOS 17's `resize` (which takes the size as a
-tensor) does the linear case in one op.
+product a float32 product, as in torch's CPU kernels; indices are clamped to n - 1. Linear:
+i0 = floor(src), i1 = min(i0 + 1, n - 1), out = x[i0] + (x[i1] - x[i0]) * (src - i0). These are
+gathers along the axis, so they work for every deployment target; iOS 17's `resize` takes the
+size as a tensor and does the linear case in one op (sampling mode UNALIGN_CORNERS is torch's
+align_corners=False, STRICT_ALIGN_CORNERS its align_corners=True). Nearest stays on gathers: MIL
+`resize` NEAREST_NEIGHBOR samples pixel centres.
 
 The index arithmetic must stay float32 in an fp16 program: in fp16, `src` near 1000 has a
 spacing of 0.5 and a nearest index or an interpolation weight would be wrong. Its ops carry
-`FP32_MARK` in their names, and `keep_fp32` (the op selector the conversion hands to coremltools'
-fp16 pass) leaves them in float32; the interpolated values themselves follow the model's precision.
+`FP32_MARK` in their names, and `keep_fp32` (part of the op selector the conversion hands to
+coremltools' fp16 pass) leaves them in float32; the interpolated values follow the model's
+precision.
+
+One case is not exact by construction: an axis whose output size is a constant while its input
+size is flexible divides by a constant, which coremltools' `divide_to_multiply` pass turns into a
+multiplication by 1/m; that can move a nearest index by one where i * n / m lies within a float32
+rounding of an integer (none for n = 2..63, m = 20). Sizes read from another tensor's shape, the
+case this fixes, divide by a runtime value and are exact.
+
+The op modules `upsample_bilinear` and `upsample_nearest` call `lower_at_runtime_size` first.
 """
 
 from __future__ import annotations
@@ -148,11 +163,14 @@ def _clamped_index(value: Any, n: Any, names: _Names) -> Any:
                       name=names("clamp"))
 
 
-def nearest_along(x: Any, axis: int, n: Any, m: Any, names: _Names) -> Any:
-    """torch's "nearest" along `axis`: x[min(floor(i * (n / m)), n - 1)]."""
+def nearest_along(x: Any, axis: int, n: Any, m: Any, exact: bool, names: _Names) -> Any:
+    """torch's "nearest" along `axis`, x[min(floor(i * (n / m)), n - 1)], or "nearest-exact",
+    x[min(floor((i + 0.5) * (n / m)), n - 1)]."""
     from coremltools.converters.mil import Builder as mb
 
     position, ratio = _positions(n, m, names)
+    if exact:
+        position = mb.add(x=position, y=0.5, name=names("centre"))
     source = mb.floor(x=mb.mul(x=position, y=ratio, name=names("src")), name=names("floor"))
     return _along(x, axis, _clamped_index(source, n, names), names)
 
@@ -202,13 +220,32 @@ def targets_ios17() -> bool:
     return is_current_opset_version_compatible_with(AvailableTarget.iOS17)
 
 
-def resize_by_gathers(resize: RuntimeResize, linear: bool, name: str) -> Any:
+def lower_at_runtime_size(context: Any, node: Any, mode: str) -> bool:
+    """Lower `node` ("linear", "nearest" or "nearest-exact") when its output size is a runtime
+    value, and return True; False, emitting nothing, for every other node."""
+    import numpy as np
+    from coremltools.converters.mil import Builder as mb
+
+    resize = runtime_resize(context, node, linear=mode == "linear")
+    if resize is None:
+        return False
+    if mode == "linear" and targets_ios17():
+        sampling = "STRICT_ALIGN_CORNERS" if resize.align_corners else "UNALIGN_CORNERS"
+        result = mb.resize(x=resize.x, shape=size_vector(resize.size), resized_dims=np.uint32(2),
+                           interpolation_mode="LINEAR", sampling_mode=sampling, name=node.name)
+    else:
+        result = _by_gathers(resize, mode, node.name)
+    context.add(result, node.name)
+    return True
+
+
+def _by_gathers(resize: RuntimeResize, mode: str, name: str) -> Any:
     """The resize as gathers along the height, then the width (any deployment target)."""
     from coremltools.converters.mil import Builder as mb
 
     names = _Names(name)
     x = resize.x
     for axis, n, m in zip((x.rank - 2, x.rank - 1), input_sizes(x), resize.size):
-        x = (linear_along(x, axis, n, m, resize.align_corners, names) if linear
-             else nearest_along(x, axis, n, m, names))
+        x = (linear_along(x, axis, n, m, resize.align_corners, names) if mode == "linear"
+             else nearest_along(x, axis, n, m, mode == "nearest-exact", names))
     return mb.identity(x=x, name=name)

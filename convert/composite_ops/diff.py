@@ -1,12 +1,14 @@
-"""aten::diff -> concat + two slices + sub (not_equal for bool).
+"""aten::diff -> concat + two slices + sub (logical_xor for bool).
 
 Why it is needed: coremltools 9.0 has no converter for `torch.diff` ("PyTorch convert function for
 op 'diff' not implemented"). transformers 5.x emits it in every decoder traced with a flexible
 sequence length: `masking_utils.find_packed_sequence_indices` computes
 `torch.diff(position_ids, prepend=position_ids[:, :1] - 1, dim=-1)` to detect packed sequences.
 
-Semantics (torch.diff): join `prepend`, `input`, `append` along `dim`, then `n` times take
-`x[1:] - x[:-1]` along `dim` (logical xor, i.e. `!=`, for bool tensors). The slices use begin/end
+Semantics (torch.diff): join `prepend`, `input`, `append` along `dim` (unless n is 0: then the
+input is returned as it is), then `n` times take
+`x[1:] - x[:-1]` along `dim` (logical xor, i.e. `!=`, for bool tensors: MIL's `not_equal` takes
+no bools, its `logical_xor` is the same function on them). The slices use begin/end
 masks so they stay valid when the dimension is flexible (a `ct.RangeDim`).
 """
 
@@ -32,7 +34,8 @@ def lower(context: Any, node: Any) -> None:
     prepend = inputs[3] if len(inputs) > 3 else None
     append = inputs[4] if len(inputs) > 4 else None
 
-    parts = [part for part in (prepend, x, append) if part is not None]
+    # n=0 returns the input itself: torch ignores prepend and append then
+    parts = [part for part in (prepend, x, append) if part is not None] if n > 0 else [x]
     if len(parts) > 1:
         x = mb.concat(values=parts, axis=dim)
     rank = x.rank
@@ -51,7 +54,7 @@ def lower(context: Any, node: Any) -> None:
         # The last op carries the node's name so the MIL program reads like the torch graph.
         named = {"name": node.name} if step == n - 1 else {}
         if types.is_bool(x.dtype):
-            x = mb.not_equal(x=later, y=earlier, **named)
+            x = mb.logical_xor(x=later, y=earlier, **named)
         else:
             x = mb.sub(x=later, y=earlier, **named)
     if n == 0:

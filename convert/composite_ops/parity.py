@@ -64,10 +64,9 @@ def _value_inference_check(op: CompositeOp, atol: float) -> ParityCheck:
     import torch
 
     from torchready.convert.coreml.quiet import import_coremltools, recording
-    from torchready.convert.composite_ops import register_composite_ops
+    from torchready.convert.composite_ops import installed
 
     ct = import_coremltools()
-    register_composite_ops()
     example = op.example()
     expected = _eager(example).to(torch.float32)
 
@@ -86,7 +85,7 @@ def _value_inference_check(op: CompositeOp, atol: float) -> ParityCheck:
 
     anchor = torch.zeros_like(expected)
     traced = torch.jit.trace(Folded().eval(), (anchor,))
-    with recording():
+    with installed(), recording():
         mlmodel = ct.convert(
             traced,
             inputs=[ct.TensorType(name="anchor", shape=tuple(anchor.shape), dtype=np.float32)],
@@ -119,15 +118,14 @@ def _milrt_check(op: CompositeOp, atol: float) -> ParityCheck | None:
     import torch
 
     from torchready.convert.coreml.quiet import import_coremltools, recording
-    from torchready.convert.composite_ops import register_composite_ops
+    from torchready.convert.composite_ops import installed
 
     ct = import_coremltools()
-    register_composite_ops()
     example = op.example()
     expected = _eager(example)
     traced = torch.jit.trace(example.module, example.example_inputs)
     kwargs = example.convert_kwargs()
-    with recording():
+    with installed(), recording():
         mlmodel = ct.convert(traced, outputs=[ct.TensorType(name="result")],
                              compute_precision=ct.precision.FLOAT32, convert_to="mlprogram",
                              skip_model_load=True, **kwargs)

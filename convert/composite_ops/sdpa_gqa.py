@@ -11,8 +11,8 @@ soon as it can drop the attention mask, which it does for a causal model traced 
 key/value cache (`use_gqa_in_sdpa`).
 
 Fix: when `enable_gqa` is true, repeat the key and value heads with one `gather` along dim -3
-(indices 0,0,1,1,... : exactly `repeat_interleave`), then hand the node to coremltools' own
-converter, unchanged, with the repeated key/value and without the flag. Without the flag nothing
+(indices 0,0,1,1,... : exactly `repeat_interleave`), then hand the node to the converter registered before this one
+(coremltools' own, or the user's), unchanged, with the repeated key/value and without the flag. Without the flag nothing
 changes (the lowering returns False, so audit does not list it).
 """
 
@@ -31,14 +31,11 @@ _ENABLE_GQA_POSITION = 7  # (query, key, value, attn_mask, dropout_p, is_causal,
 
 
 def lower(context: Any, node: Any) -> bool:
-    from coremltools.converters.mil.frontend.torch.ops import (
-        _get_inputs,
-        _get_kwinputs,
-    )
-    from coremltools.converters.mil.frontend.torch.ops import (
-        scaled_dot_product_attention as upstream,
-    )
+    from coremltools.converters.mil.frontend.torch.ops import _get_inputs, _get_kwinputs
 
+    from torchready.convert.composite_ops import upstream_converter
+
+    upstream = upstream_converter(node)
     inputs = _get_inputs(context, node, min_expected=3)
     flag = inputs[_ENABLE_GQA_POSITION] if len(inputs) > _ENABLE_GQA_POSITION else None
     flag = (_get_kwinputs(context, node, "enable_gqa", default=[flag]) or [flag])[0]

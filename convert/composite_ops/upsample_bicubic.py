@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 KIND = "upsample_bicubic2d"
-ALIASES: tuple[str, ...] = ("_upsample_bicubic2d_aa",)
+# the .vec overloads are the names torch.export's graphs use
+ALIASES: tuple[str, ...] = ("_upsample_bicubic2d_aa", "upsample_bicubic2d.vec",
+                            "_upsample_bicubic2d_aa.vec")
 OVERRIDE = False
 SUMMARY = ("bicubic interpolation (aten::upsample_bicubic2d, antialiased too): Wh @ x @ Ww^T with "
            "weight matrices computed by torch's own kernel")
@@ -52,11 +54,10 @@ def resampling_matrix(size: int, out_size: int, align_corners: bool, scale: floa
 def example() -> Any:
     """DINOv2's position-embedding resize: a learned grid resized bicubically, plus a
     scale-factor upsampling with align_corners and an antialiased downsampling of the input."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from torchready.convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops._separable import image_example
 
     class Resizes(torch.nn.Module):
         def __init__(self):
@@ -70,10 +71,5 @@ def example() -> Any:
             down = F.interpolate(x, size=(3, 4), mode="bicubic", antialias=True)
             return (x + grid).sum() + up.mean(dim=(2, 3)) + down.amax(dim=(2, 3))
 
-    def convert_kwargs() -> dict[str, Any]:
-        import coremltools as ct
-
-        return {"inputs": [ct.TensorType(name="x", shape=(1, 4, 6, 8), dtype=np.float32)]}
-
-    torch.manual_seed(0)
-    return CompositeExample(Resizes().eval(), (torch.randn(1, 4, 6, 8),), convert_kwargs)
+    torch.manual_seed(0)  # the grid
+    return image_example(Resizes(), (1, 4, 6, 8))

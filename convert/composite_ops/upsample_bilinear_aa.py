@@ -2,16 +2,18 @@
 
 Root cause (coremltools 9.0, converters/mil/frontend/torch/ops.py): `_upsample_bilinear2d_aa` is
 registered as an alias of the plain `upsample_bilinear2d` converter, so the antialias flag is
-dropped. Upsampling is unaffected (antialiasing only widens the filter when shrinking), but a
-downsampling `F.interpolate(x, size=..., mode="bilinear", antialias=True)` (torchvision's
-`Resize(antialias=True)`, the default for tensors since torchvision 0.17) converts without any
-warning and computes a different image: on a 12x16 -> 3x4 resize the converted model is off by
-more than the signal itself (relative max error 1.26).
+dropped. A downsampling `F.interpolate(x, size=..., mode="bilinear", antialias=True)`
+(torchvision's `Resize(antialias=True)`, the default for tensors since torchvision 0.17) converts
+without any warning and computes a different image: on a 12x16 -> 3x4 resize the converted model
+is off by more than the signal itself (relative max error 1.26). Upsampling differs too with
+align_corners=True (torch's antialiased kernel maps coordinates differently from the plain one:
+a 2x2 -> 3x3 resize is off by 0.9), and coremltools refuses a scale factor that gives a
+fractional size.
 
-Fix: when the resize shrinks an axis, lower it like bicubic (`_separable`): two matmuls with the
-weight matrices computed by torch's own `_upsample_bilinear2d_aa` at conversion time. When no
-axis shrinks, coremltools' converter is exact and is used unchanged (the lowering returns False,
-so audit does not list it).
+Fix: every static-size node is lowered like bicubic (`_separable`): two matmuls with the weight
+matrices computed by torch's own `_upsample_bilinear2d_aa` at conversion time. Dynamic sizes go
+to the converter registered before this one (the lowering returns False, so audit does not list
+it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 KIND = "_upsample_bilinear2d_aa"
-ALIASES: tuple[str, ...] = ()
+ALIASES: tuple[str, ...] = ("_upsample_bilinear2d_aa.vec",)  # torch.export's name
 OVERRIDE = True
 SUMMARY = ("antialiased bilinear downsampling (aten::_upsample_bilinear2d_aa): torch's own "
            "antialiasing weights as two matmuls; coremltools drops the antialias flag")
@@ -27,19 +29,15 @@ SUMMARY = ("antialiased bilinear downsampling (aten::_upsample_bilinear2d_aa): t
 
 def lower(context: Any, node: Any) -> bool:
     import torch
-    from coremltools.converters.mil.frontend.torch.ops import upsample_bilinear2d as upstream
-    from coremltools.converters.mil.mil.types.symbolic import any_symbolic
 
-    from torchready.convert.composite_ops._separable import parse_resize, resample
+    from torchready.convert.composite_ops import upstream_converter
+    from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
 
-    x = context[node.inputs[0]]
-    if x.rank != 4 or any_symbolic(x.shape[-2:]):
+    upstream = upstream_converter(node)
+    if not is_static_resize(context, node):
         upstream(context, node)  # dynamic sizes: nothing better to offer than coremltools'
         return False
     x, output_size, align_corners, scales = parse_resize(context, node)
-    if output_size[0] >= int(x.shape[-2]) and output_size[1] >= int(x.shape[-1]):
-        upstream(context, node)  # no axis shrinks: antialiasing changes nothing
-        return False
     resized = resample(x, output_size, align_corners, scales,
                        torch.ops.aten._upsample_bilinear2d_aa, node.name)
     context.add(resized, node.name)
@@ -48,11 +46,10 @@ def lower(context: Any, node: Any) -> bool:
 
 def example() -> Any:
     """torchvision-style antialiased downsizing of an image, next to an upsizing."""
-    import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from torchready.convert.composite_ops import CompositeExample
+    from torchready.convert.composite_ops._separable import image_example
 
     class Thumbnail(torch.nn.Module):
         def forward(self, image):
@@ -60,10 +57,4 @@ def example() -> Any:
             large = F.interpolate(image, scale_factor=2.0, mode="bilinear", antialias=True)
             return small.sum(dim=(2, 3)) + large.mean(dim=(2, 3))
 
-    def convert_kwargs() -> dict[str, Any]:
-        import coremltools as ct
-
-        return {"inputs": [ct.TensorType(name="image", shape=(1, 2, 12, 16), dtype=np.float32)]}
-
-    image = torch.randn(1, 2, 12, 16, generator=torch.Generator().manual_seed(0))
-    return CompositeExample(Thumbnail().eval(), (image,), convert_kwargs)
+    return image_example(Thumbnail(), (1, 2, 12, 16), name="image")

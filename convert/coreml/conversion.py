@@ -3,7 +3,8 @@
 Everything coremltools would otherwise decide implicitly is decided here and recorded: the input
 declarations (`inputs.plan_inputs`), explicit output names (so an output can never collide with an
 input, and never be called 'var_1234'), the deployment target and compute precision. Composite ops
-are registered before `ct.convert`, and the ones coremltools actually called are recorded. Right
+are in coremltools' registry while `ct.convert` runs (only then: `composite_ops.installed`), and
+the ones coremltools actually called are recorded. Right
 before `ct.convert`, torchready's TorchScript graph passes (`torchready.convert.graph_passes`) rewrite graph
 patterns coremltools cannot see through into equivalent ones, and the passes that changed
 something are recorded too. coremltools' logging, warnings and progress bars are captured
@@ -16,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,9 @@ _NOISE = (
 class CoreMLOptions:
     compute_precision: str = "fp16"  # like coremltools' default for ML programs
     minimum_deployment_target: str | None = None  # None: coremltools' default (iOS15)
+    # fp16 only: which ops coremltools' add_fp16_cast pass may turn to fp16 (the others stay
+    # fp32), passed as ct.transform.FP16ComputePrecision(op_selector=...). None: every op.
+    op_selector: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.compute_precision.lower() not in PRECISIONS:
@@ -87,16 +91,6 @@ def deployment_target(ct: Any, name: str | None) -> Any:
     raise UsageError(f"unknown deployment target {name!r} (for example: {known})")
 
 
-def compute_precision(ct: Any, name: str) -> Any:
-    """coremltools' precision for `name`; fp16 keeps the index arithmetic of torchready's resize
-    lowerings in float32 (an fp16 pixel index is wrong beyond a few hundred pixels)."""
-    from torchready.convert.composite_ops._runtime_size import keep_fp32
-
-    if PRECISIONS[name.lower()] == "FLOAT32":
-        return ct.precision.FLOAT32
-    return ct.transform.FP16ComputePrecision(op_selector=keep_fp32)
-
-
 def coreml_output_names(torch_names: Sequence[str], input_names: Sequence[str]) -> list[str]:
     """Valid MIL identifiers, unique, never equal to an input name."""
     taken = set(input_names)
@@ -129,11 +123,8 @@ def plan_conversion(
     """What both frontends (TorchScript and torch.export) declare to `ct.convert`: the input
     plans, output names that never collide with inputs, target and precision.
     Returns (coremltools, an empty Conversion to fill, the ct.convert keyword arguments)."""
-    from torchready.convert.composite_ops import register_composite_ops
-
     options = options or CoreMLOptions()
     ct = import_coremltools()
-    register_composite_ops()
     plans = plan_inputs(input_names, example_inputs, flexible=flexible,
                         enumerated_shapes=enumerated_shapes, image_inputs=image_inputs,
                         imagenet=imagenet)
@@ -152,11 +143,25 @@ def plan_conversion(
         "outputs": [ct.TensorType(name=name) for name in names],
         "convert_to": "mlprogram",
         "minimum_deployment_target": deployment_target(ct, options.minimum_deployment_target),
-        "compute_precision": compute_precision(ct, options.compute_precision),
+        "compute_precision": _compute_precision(ct, options),
         # Core ML can only load a model on macOS; elsewhere loading would just fail and warn.
         "skip_model_load": sys.platform != "darwin",
     }
     return ct, conversion, arguments
+
+
+def _compute_precision(ct: Any, options: CoreMLOptions) -> Any:
+    """coremltools' precision; fp16 always keeps the index arithmetic of torchready's
+    runtime-size resizes in float32 (an fp16 pixel index is wrong beyond a few hundred pixels),
+    and the ops `options.op_selector` keeps."""
+    from torchready.convert.composite_ops._runtime_size import keep_fp32
+
+    precision = getattr(ct.precision, PRECISIONS[options.compute_precision.lower()])
+    if precision != ct.precision.FLOAT16:
+        return precision
+    chosen = options.op_selector
+    return ct.transform.FP16ComputePrecision(
+        op_selector=keep_fp32 if chosen is None else lambda op: keep_fp32(op) and chosen(op))
 
 
 def record_mil_passes(conversion: Conversion, records: list[Any], root: Any = None) -> None:
@@ -193,7 +198,7 @@ def convert_script_module(
     outside its range, ...); conversion failures are returned as diagnostics, not raised.
     """
     from torchready.convert import mil_passes
-    from torchready.convert.composite_ops import recording_applied
+    from torchready.convert.composite_ops import installed, recording_applied
     from torchready.convert.graph_passes import run_graph_passes
 
     ct, conversion, arguments = plan_conversion(
@@ -205,7 +210,7 @@ def convert_script_module(
     conversion.notes.extend(applied.describe() for applied in passes.applied)
     conversion.notes.extend(f"graph pass skipped after an error (a torchready bug): {failure}"
                             for failure in passes.failed)
-    with recording(progress) as log, capturing_converted_graph() as captured, \
+    with installed(), recording(progress) as log, capturing_converted_graph() as captured, \
             recording_applied() as applied, mil_passes.recording() as mil_records, \
             mil_passes.installed() as pipeline:
         try:

@@ -53,7 +53,7 @@ def convert_exported_program(
 ) -> Conversion:
     """Convert a decomposed ExportedProgram; failures are returned as diagnostics."""
     from torchready.convert import mil_passes
-    from torchready.convert.composite_ops import recording_applied
+    from torchready.convert.composite_ops import installed, recording_applied
     from torchready.convert.coreml import export_ops
     from torchready.convert.coreml.conversion import record_mil_passes
     from torchready.convert.coreml.mil_records import rank_diagnostic, refusal
@@ -64,8 +64,8 @@ def convert_exported_program(
         image_inputs=image_inputs, imagenet=imagenet, input_types=input_types)
     conversion.graph_index = FxGraphIndex.of(program)  # type: ignore[assignment]
     failure = None
-    with recording(progress) as log, recording_applied() as applied, \
-            export_ops.registered(), export_ops.recording() as export_applied, \
+    with installed(), export_ops.installed(), recording(progress) as log, \
+            recording_applied() as applied, export_ops.recording() as export_applied, \
             mil_passes.recording() as mil_records, mil_passes.installed() as pipeline:
         try:
             conversion.mlmodel = ct.convert(program, pass_pipeline=pipeline, **arguments)

@@ -19,37 +19,69 @@ converts failed `--mode export` on one of these fx ops:
   target is fp32 and coremltools' converter does not promote (its `slice_scatter` does): the
   source is cast to the target's dtype, as torch has it.
 
-`registered()` installs them for the duration of an export conversion (or an export coverage
-check) and restores coremltools' registry afterwards, so TorchScript conversions and anything
-else in the process see coremltools exactly as it ships. It adds names coremltools does not
-have, and the two wrapped converters ("and", "select_scatter") hand every case coremltools
-already converted to coremltools' own converter. While `recording()` is active, the lowerings
+`installed()` puts them in coremltools' registry for the duration of an export conversion (or
+an export coverage check) and restores the registry afterwards
+(`torchready.convert.coreml.registry`), so TorchScript conversions and anything else in the
+process see coremltools as it was. It adds names the registry does not have, and the two wrapped
+converters ("and", "select_scatter") hand every case coremltools already converted to the
+converter registered before them. While `recording()` is active, the lowerings
 that did something are noted so the conversion reports them like torchready's composite ops.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
-_APPLIED: list[str] | None = None
+from torchready.convert.coreml.registry import Converter, Lowering, Overlay, Previous
+
 _DUNDER_ALIASES = {"__or__": "or", "__xor__": "xor"}
 
 
+def _promoted_dtype(node: Any, tensor_dtype: Any, scalar: Any) -> Any:
+    """torch's result dtype for `where(cond, tensor, scalar)` as coremltools holds it (fp32 for
+    a float result, int32 for an integer one, bool)."""
+    from coremltools.converters.mil.mil import types
+
+    value = (getattr(node, "meta", None) or {}).get("val")
+    name = str(getattr(value, "dtype", "")).replace("torch.", "")
+    if name:
+        if name == "bool":
+            return types.bool
+        if name.startswith(("float", "bfloat", "half")):
+            return tensor_dtype if types.is_float(tensor_dtype) else types.fp32
+        return tensor_dtype if types.is_int(tensor_dtype) else types.int32
+    # no fx value: torch's category rule (bool < int < float; a scalar never narrows a tensor)
+    if isinstance(scalar, float) and not types.is_float(tensor_dtype):
+        return types.fp32
+    if isinstance(scalar, int) and not isinstance(scalar, bool) and types.is_bool(tensor_dtype):
+        return types.int32
+    return tensor_dtype
+
+
+class _Applied(threading.local):
+    def __init__(self) -> None:
+        self.names: list[str] | None = None
+
+
+_applied = _Applied()
+
+
 def _note(name: str) -> None:
-    if _APPLIED is not None and name not in _APPLIED:
-        _APPLIED.append(name)
+    if _applied.names is not None and name not in _applied.names:
+        _applied.names.append(name)
 
 
 @contextlib.contextmanager
 def recording() -> Iterator[list[str]]:
-    global _APPLIED
-    previous, _APPLIED = _APPLIED, []
+    """The lowerings that did something in this thread while the block runs."""
+    previous, _applied.names = _applied.names, []
     try:
-        yield _APPLIED
+        yield _applied.names
     finally:
-        _APPLIED = previous
+        _applied.names = previous
 
 
 def alias(context: Any, node: Any) -> None:
@@ -94,7 +126,6 @@ def _bitwise_and(upstream: Any) -> Any:
                     node.name)
         _note("__and__")
 
-    bitwise_and.torchready_wraps = upstream  # type: ignore[attr-defined]
     return bitwise_and
 
 
@@ -118,13 +149,13 @@ def _select_scatter(upstream: Any) -> Any:
                 _note("select_scatter")
         upstream(context, node)
 
-    select_scatter.torchready_wraps = upstream  # type: ignore[attr-defined]
     return select_scatter
 
 
 def where_scalar_other(context: Any, node: Any) -> None:
-    """torch.where(cond, tensor, scalar): the scalar becomes a constant of the tensor's dtype
-    (a Python float against an fp16/fp32 tensor, an int against int32)."""
+    """torch.where(cond, tensor, scalar) in torch's result dtype (type promotion: an int or bool
+    tensor with a float scalar is float, a bool tensor with an int scalar is int; the fx node's
+    value says which): the tensor is cast to it when it differs, the scalar is a constant of it."""
     import numpy as np
     from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.mil import types
@@ -136,6 +167,9 @@ def where_scalar_other(context: Any, node: Any) -> None:
     value = context[raw].val if isinstance(raw, str) else raw
     if not types.is_bool(cond.dtype):
         cond = mb.cast(x=cond, dtype="bool")
+    promoted = _promoted_dtype(node, a.dtype, value)
+    if promoted != a.dtype:
+        a = mb.cast(x=a, dtype=types.builtin_to_string(promoted))
     if a.rank == 0 and cond.rank > 0:
         # `torch.where(mask, zeros(()), -inf)` (gpt-neo, bloom): with two rank-0 branches MIL's
         # select first infers a rank-0 result and a later pass re-infers the mask's shape
@@ -151,46 +185,41 @@ def where_scalar_other(context: Any, node: Any) -> None:
     _note("where.ScalarOther")
 
 
-_TOUCHED = ("__or__", "__xor__", "alias", "where.scalarother", "and", "__and__",
-            "select_scatter")
-_MISSING = object()
+def _converters() -> list[Converter]:
+    owner = __name__
 
+    def dunder_aliases(previous: Previous) -> dict[str, Lowering]:
+        return {dunder: previous(name) for dunder, name in _DUNDER_ALIASES.items()
+                if previous(dunder) is None and previous(name) is not None}
 
-@contextlib.contextmanager
-def registered() -> Iterator[None]:
-    """The export-frontend converters, registered while the block runs (nesting is fine)."""
-    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
+    def missing(previous: Previous) -> dict[str, Lowering]:
+        return {name: lowering for name, lowering in (("alias", alias),
+                                                      ("where.scalarother", where_scalar_other))
+                if previous(name) is None}
 
-    mapping = _TORCH_OPS_REGISTRY.name_to_func_mapping
-    saved = {name: mapping.get(name, _MISSING) for name in _TOUCHED}
-    register_export_ops()
-    try:
-        yield
-    finally:
-        for name, converter in saved.items():
-            if converter is _MISSING:
-                mapping.pop(name, None)
-            else:
-                mapping[name] = converter
-
-
-def register_export_ops() -> None:
-    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
-
-    mapping = _TORCH_OPS_REGISTRY.name_to_func_mapping
-    for dunder, name in _DUNDER_ALIASES.items():
-        if dunder not in mapping and name in mapping:
-            _TORCH_OPS_REGISTRY.set_func_by_name(mapping[name], dunder)
-    for name, lowering in (("alias", alias), ("where.scalarother", where_scalar_other)):
-        if name not in mapping:
-            _TORCH_OPS_REGISTRY.set_func_by_name(lowering, name)
-    # "__and__" passes the frontend's exact-key check; the lookup then sanitizes it to "and",
-    # whose converter is wrapped (a superset: bool & bool still goes to coremltools' own).
-    upstream = mapping.get("and")
-    if upstream is not None and not hasattr(upstream, "torchready_wraps"):
+    def and_(previous: Previous) -> dict[str, Lowering]:
+        # "__and__" passes the frontend's exact-key check; the lookup then sanitizes it to
+        # "and", whose converter is wrapped (a superset: bool & bool still goes to coremltools').
+        upstream = previous("and")
+        if upstream is None:
+            return {}
         wrapped = _bitwise_and(upstream)
-        _TORCH_OPS_REGISTRY.set_func_by_name(wrapped, "and")
-        _TORCH_OPS_REGISTRY.set_func_by_name(wrapped, "__and__")
-    upstream = mapping.get("select_scatter")
-    if upstream is not None and not hasattr(upstream, "torchready_wraps"):
-        _TORCH_OPS_REGISTRY.set_func_by_name(_select_scatter(upstream), "select_scatter")
+        return {"and": wrapped, "__and__": wrapped}
+
+    def select_scatter(previous: Previous) -> dict[str, Lowering]:
+        upstream = previous("select_scatter")
+        return {} if upstream is None else {"select_scatter": _select_scatter(upstream)}
+
+    return [Converter(tuple(_DUNDER_ALIASES), dunder_aliases, owner),
+            Converter(("alias", "where.scalarother"), missing, owner),
+            Converter(("and", "__and__"), and_, owner),
+            Converter(("select_scatter",), select_scatter, owner)]
+
+
+_overlay = Overlay(_converters)
+
+
+def installed() -> contextlib.AbstractContextManager[None]:
+    """The export-frontend converters in coremltools' registry while the block runs (re-entrant,
+    any thread; see `torchready.convert.coreml.registry` for what other threads see)."""
+    return _overlay.active()

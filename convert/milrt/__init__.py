@@ -8,7 +8,9 @@ The program is read back from the serialized model with coremltools' milproto lo
 runs is what ships (after every coremltools pass, with the package's weights), and executed op
 by op with one small torch/numpy kernel per MIL op type (`SUPPORTED_OPS`). Values typed fp16
 are rounded to fp16 after the op that produces them, so fp16 overflow and precision loss show
-up where they would on device; `while_loop`, `cond` and list ops run nested blocks.
+up where they would on device; `while_loop`, `cond` and list ops run nested blocks. A
+mixed-precision program (fp32 islands left by `FP16ComputePrecision(op_selector=...)`) runs as
+it is typed: values of fp32 ops are never rounded, the casts around them are.
 
 What a run proves: the shipped program, under MIL semantics as documented by coremltools' op
 definitions, computes these values. What it cannot prove: that Apple's runtime does. Core ML

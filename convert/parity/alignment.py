@@ -88,7 +88,7 @@ def align(ops: Sequence[Any], sourcemap: Mapping[str, Any] | None,
             continue
         entry = op_entries.get(op.name) or {}
         node = (entry.get("torch") or {}).get("node")
-        for var in op.outputs:
+        for position, var in enumerate(op.outputs):
             value = mil_values.get(var.name)
             if value is None:
                 continue
@@ -96,7 +96,9 @@ def align(ops: Sequence[Any], sourcemap: Mapping[str, Any] | None,
             if named is not None and _comparable(value, torch_values[named]):
                 chosen[named] = AlignedValue(index, op.name, op.op_type, var.name, named, "name")
                 var_to_torch[var.name] = named
-            if node is not None and node in torch_values and \
+            # A node is named after its first output: only a first output can hold its value
+            # (q, k, v of a chunk all have its shape).
+            if position == 0 and node is not None and node in torch_values and \
                     _comparable(value, torch_values[node]):
                 by_node.setdefault(node, []).append(
                     AlignedValue(index, op.name, op.op_type, var.name, node, "sourcemap"))

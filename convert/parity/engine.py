@@ -8,7 +8,7 @@ eagerly (the reference), the TorchScript module runs on the same tensors, and th
 model runs on the same values as Core ML receives them: on torchready's MIL reference runtime
 everywhere, and on Apple's runtime too where it exists (`device`). Each output of each target is
 measured (`metrics`) and judged (`thresholds`: fp32 allclose for the TorchScript module and fp32
-programs, PSNR for fp16 programs).
+programs, an element-wise tolerance scaled to fp16's precision and PSNR for fp16 programs).
 
 When the converted model fails, `localise` finds the first MIL op that diverges on the first
 failing input, and with an fp16 program `reconvert("fp32")` (supplied by the caller, which knows
@@ -22,12 +22,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchready.convert.parity.feeds import ParityCase, build_cases, describe_inputs
+from torchready.convert.parity.feeds import (CasePlan, InputInfo, ParityCase, build_cases,
+                                             describe_inputs)
 from torchready.convert.parity.histogram import ErrorHistogram
 from torchready.convert.parity.metrics import compare_arrays
-from torchready.convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison, ParityReport,
-                                   Recheck, summarise)
-from torchready.convert.parity.thresholds import FAIL, Thresholds, judge, worst
+from torchready.convert.parity.report import (DEVICE, REFERENCE, TORCHSCRIPT, Comparison,
+                                             UNRUN, ParityReport, Recheck, mark_unrun,
+                                             outlier_notes, summarise)
+from torchready.convert.parity.fp16_range import RangeCount
+from torchready.convert.parity.thresholds import FAIL, PASS, WARN, Thresholds, judge, worst
 
 # reconvert(precision) -> (mlmodel, sourcemap, torchscript graph coremltools converted)
 Reconvert = Callable[[str], tuple[Any, Any, Any]]
@@ -67,15 +70,19 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
     program = load_program(mlmodel)
     missing = program.unsupported_ops()
     report.targets = [TORCHSCRIPT, REFERENCE]
-    use_device = options.device if options.device is not None else _device_available()
-    if use_device:
+    use_device, device_check_error = (options.device, None) if options.device is not None \
+        else _device_available()
+    if use_device or device_check_error:
         report.targets.append(DEVICE)
 
-    infos = describe_inputs(prepared, {n: s.mil_dtype for n, s in program.input_specs.items()},
-                            options.value_ranges, options.images)
-    plan = build_cases(prepared, infos, options.random_inputs, options.seed,
-                       accepts=lambda tensors: _eager(prepared, tensors)[1])
+    infos, plan = parity_cases(prepared, program, options)
     report.notes.extend(plan.notes)
+    report.rejected_inputs = len(plan.rejected)
+    if plan.other_size_checked is False:
+        report.errors.append(
+            "none of the other input sizes the model declares could be checked: the eager "
+            f"model rejects every one tried ({'; '.join(plan.rejected)}), while the converted "
+            "model accepts them; narrow the declared range (or enumerated shapes)")
     report.inputs = list(infos)
     report.cases = [(case.label, case.shapes()) for case in plan.cases]
     names = list(prepared.output_names)
@@ -87,11 +94,15 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
         report.errors.append(f"the converted model cannot run on the reference runtime: op "
                              f"{op_type} ({op_name} in {block}) is not supported")
     timings = report.timings
+    ranges = {name: RangeCount() for name in names}
+    could_not_run: dict[str, list[tuple[str, str]]] = {}  # target -> [(case, error)]
     for case in plan.cases:
         reference, error = _timed(timings, "eager", _eager, prepared, case.torch_inputs)
         if error is not None:
             report.errors.append(f"the eager model fails on {case.label}: {error}")
             continue
+        for name, value in zip(names, reference):
+            ranges[name].add(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
         targets: dict[str, tuple[list | None, str | None]] = {
             TORCHSCRIPT: _timed(timings, TORCHSCRIPT, _torch_outputs, captured_module,
                                 case.torch_inputs)}
@@ -103,17 +114,42 @@ def check_parity(prepared: Any, captured_module: Any, mlmodel: Any, *,
                                      coreml_output_names)
         for target, (outputs, failure) in targets.items():
             if failure is not None:
-                report.errors.append(f"{target} fails on {case.label}: {failure}")
+                could_not_run.setdefault(target, []).append((case.label, failure))
                 continue
             rule = ts_thresholds if target == TORCHSCRIPT else thresholds
             report.comparisons.extend(_compare(target, case.label, names, reference, outputs,
                                                rule, axes))
     report.rows = summarise(report.comparisons, report.targets, names)
+    for target, failures in could_not_run.items():
+        mark_unrun(report.rows, target, names, FAIL,
+                   f"{UNRUN} on {', '.join(case for case, _ in failures)}: {failures[0][1]}")
+    if device_check_error:
+        mark_unrun(report.rows, DEVICE, names, WARN,
+                   f"not checked: Apple's Core ML runtime could not be checked "
+                   f"({device_check_error})")
+    report.notes.extend(outlier_notes(report.comparisons))
     if report.status == FAIL:
         _explain(report, prepared, captured_module, program, plan.cases, sourcemap, graph,
                  reconvert, options, coreml_output_names, axes)
+    if report.precision == "fp16" and report.status != PASS:
+        report.fp16_range = [count.sentence(f"output '{name}'")
+                             for name, count in ranges.items() if count.outside]
+        found = getattr(report.divergence, "fp16_range", "")
+        if found:
+            report.fp16_range.append(found)
     report.timings["total"] = time.perf_counter() - started
     return report
+
+
+def parity_cases(prepared: Any, program: Any, options: ParityOptions
+                 ) -> tuple[list[InputInfo], CasePlan]:
+    """How each input is fed, and the inputs parity runs on (the example, then random ones the
+    eager model accepts), for a milrt `program` of the converted model."""
+    infos = describe_inputs(prepared, {n: s.mil_dtype for n, s in program.input_specs.items()},
+                            options.value_ranges, options.images)
+    plan = build_cases(prepared, infos, options.random_inputs, options.seed,
+                       accepts=lambda tensors: _eager(prepared, tensors)[1])
+    return infos, plan
 
 
 def _explain(report: ParityReport, prepared: Any, captured_module: Any, program: Any,
@@ -241,13 +277,14 @@ def _device_outputs(mlmodel: Any, case: ParityCase, output_names: Sequence[str]
         return None, f"{type(error).__name__}: {error}"
 
 
-def _device_available() -> bool:
+def _device_available() -> tuple[bool, str | None]:
+    """(Apple's runtime is there, why the check itself failed)."""
     from torchready.convert.parity.device import available
 
     try:
-        return available()
-    except Exception:
-        return False
+        return available(), None
+    except Exception as error:  # a broken install must not cost the verdict: the row says it
+        return False, f"{type(error).__name__}: {error}"
 
 
 def _timed(timings: dict[str, float], key: str, function: Callable, *args: Any) -> Any:

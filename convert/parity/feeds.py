@@ -15,8 +15,11 @@ Each `ParityCase` holds the same input twice, as each side must receive it:
 * bool inputs: random, with the example's proportion of True.
 
 With flexible dimensions one random case uses another size within the declared range (or
-another enumerated shape), so the converted model's RangeDim is exercised too. A random case the
-eager model rejects is dropped with a note rather than failing parity.
+another enumerated shape), so the converted model's RangeDim is exercised too: a size a quarter
+larger first, else the range's bounds (or the other enumerated shapes). A random case the eager
+model rejects is dropped with a note and counted; when the eager model rejects every other
+declared size, `CasePlan.other_size_checked` is False and parity fails (the converted model
+accepts sizes PyTorch refuses).
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ class CasePlan:
     cases: list[ParityCase] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     inputs: list[InputInfo] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # "random 3 (x 1x9): <the eager error>"
+    # a case at another declared size than the example's: None when nothing is flexible (or no
+    # random inputs were asked for), False when the eager model rejected every one tried
+    other_size_checked: bool | None = None
 
 
 def describe_inputs(prepared: Any, coreml_dtypes: Mapping[str, str] | None = None,
@@ -117,33 +124,79 @@ def build_cases(prepared: Any, infos: Sequence[InputInfo], random_inputs: int = 
     plan = CasePlan(inputs=list(infos))
     example = tuple(prepared.example_inputs)
     plan.cases.append(_case("example", _on_image_grid(example, infos), infos))
-    other_shapes = flexible_shapes(prepared)
+    other_shapes = other_declared_shapes(prepared)
     for index in range(random_inputs):
-        generator = torch.Generator().manual_seed(seed * 1000 + index + 1)
         resize = bool(other_shapes) and index == random_inputs - 1
-        shapes = other_shapes if resize else [tuple(t.shape) for t in example]
-        tensors = tuple(_random_like(tensor, shape, info, generator)
-                        for tensor, shape, info in zip(example, shapes, infos))
-        label = f"random {index + 1}"
+        candidates = other_shapes if resize else [[tuple(t.shape) for t in example]]
+        for shapes in candidates:  # another declared size: the next one when one is rejected
+            generator = torch.Generator().manual_seed(seed * 1000 + index + 1)
+            case = _random_case(f"random {index + 1}", example, shapes, infos, generator,
+                                accepts, plan)
+            if case is not None:
+                plan.cases.append(case)
+                break
         if resize:
-            changed = [f"{info.name} {'x'.join(map(str, shape))}"
-                       for info, shape, tensor in zip(infos, shapes, example)
-                       if tuple(tensor.shape) != tuple(shape)]
-            label += f" ({', '.join(changed)})"
-        rejection = accepts(tensors) if accepts is not None else None
-        if rejection is not None and any(info.kind == "int" for info in infos):
-            # Ids from the vocabulary may index something smaller (token type ids): retry
-            # within the example's own range before giving up on this case.
-            narrowed = [InputInfo(i.name, i.kind, i.coreml_dtype, *_example_range(t), "example")
-                        if i.kind == "int" else i for i, t in zip(infos, example)]
-            tensors = tuple(_random_like(tensor, shape, info, generator)
-                            for tensor, shape, info in zip(example, shapes, narrowed))
-            rejection = accepts(tensors)
-        if rejection is not None:
-            plan.notes.append(f"{label}: the eager model rejects it ({rejection}); not used")
-            continue
-        plan.cases.append(_case(label, tensors, infos))
+            plan.other_size_checked = case is not None
+    if plan.rejected:
+        plan.notes.append(f"{len(plan.rejected)} random input(s) rejected by the eager model "
+                          "and not used")
     return plan
+
+
+def _random_case(label: str, example: tuple, shapes: Sequence[tuple[int, ...]],
+                 infos: Sequence[InputInfo], generator: Any, accepts: Any,
+                 plan: CasePlan) -> ParityCase | None:
+    """A random case of these shapes, or None (noted and counted) when the eager model
+    rejects it."""
+    tensors = tuple(_random_like(tensor, shape, info, generator)
+                    for tensor, shape, info in zip(example, shapes, infos))
+    changed = [f"{info.name} {'x'.join(map(str, shape))}"
+               for info, shape, tensor in zip(infos, shapes, example)
+               if tuple(tensor.shape) != tuple(shape)]
+    if changed:
+        label += f" ({', '.join(changed)})"
+    rejection = accepts(tensors) if accepts is not None else None
+    if rejection is not None and any(info.kind == "int" for info in infos):
+        # Ids from the vocabulary may index something smaller (token type ids): retry
+        # within the example's own range before giving up on this case.
+        narrowed = [InputInfo(i.name, i.kind, i.coreml_dtype, *_example_range(t), "example")
+                    if i.kind == "int" else i for i, t in zip(infos, example)]
+        tensors = tuple(_random_like(tensor, shape, info, generator)
+                        for tensor, shape, info in zip(example, shapes, narrowed))
+        rejection = accepts(tensors)
+    if rejection is not None:
+        plan.notes.append(f"{label}: the eager model rejects it ({rejection}); not used")
+        plan.rejected.append(f"{label}: {rejection}")
+        return None
+    return _case(label, tensors, infos)
+
+
+def other_declared_shapes(prepared: Any) -> list[list[tuple[int, ...]]]:
+    """Input shapes at other declared sizes, in the order parity tries them: every flexible
+    dimension a quarter larger (`flexible_shapes`), then all at their lower bound, then at their
+    upper bound; or the other enumerated shapes. [] when nothing is flexible."""
+    first = flexible_shapes(prepared)
+    if first is None:
+        return []
+    example = [tuple(int(s) for s in tensor.shape) for tensor in prepared.example_inputs]
+    candidates = [first]
+    for bound in (0, 1):
+        shapes = []
+        for position, name in enumerate(prepared.input_names):
+            others = [tuple(s) for s in prepared.enumerated_shapes.get(name, [])
+                      if tuple(s) != example[position]]
+            if others:
+                shapes.append(others[min(bound + 1, len(others) - 1)])
+                continue
+            shape = list(example[position])
+            for dim, limits in prepared.flexible.get(name, {}).items():
+                size = limits[bound]
+                if size is not None and size != -1:
+                    shape[int(dim) % len(shape)] = int(size)
+            shapes.append(tuple(shape))
+        if shapes != example and shapes not in candidates:
+            candidates.append(shapes)
+    return candidates
 
 
 def flexible_shapes(prepared: Any) -> list[tuple[int, ...]] | None:

@@ -5,8 +5,9 @@ keeping every intermediate (`keep="all"`), the TorchScript graph coremltools con
 the same input returning every intermediate (`torch_values`), the two are aligned (`alignment`)
 and compared in program order with the same rule as the outputs, applied per value:
 
-* fp16 programs: a NaN/inf where PyTorch is finite (fp16 overflow, the classic), or a PSNR
-  below the fail threshold (35 dB by default);
+* fp16 programs: a NaN/inf where PyTorch is finite (fp16 overflow, the classic), more values
+  outside the element-wise fp16 tolerance than the rule allows, or a PSNR below the fail
+  threshold (35 dB by default);
 * fp32 programs: any element outside the allclose tolerance; integer values must be equal.
 
 The first op that diverges is the answer ("first divergence at <MIL op> from <file>:<line>
@@ -27,7 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchready.convert.parity.metrics import OutputMetrics, allclose_violations, compare_arrays
+from torchready.convert.parity.metrics import (OutputMetrics, allclose_violations, compare_arrays,
+                                               fp16_elementwise)
 from torchready.convert.parity.thresholds import Thresholds
 
 # MIL ops whose documented semantics differ from PyTorch's on purpose (research notes §9.8).
@@ -73,6 +75,8 @@ class Divergence:
     compared_before: int = 0  # aligned values that still agreed
     hint: str = ""
     inserted_cast: bool = False  # an fp16 cast coremltools added after the PyTorch value
+    # fp16 programs: PyTorch's value here holds values fp16 cannot represent (one sentence)
+    fp16_range: str = ""
 
     def headline(self) -> str:
         where = f" from {self.path}:{self.line}" if self.path else ""
@@ -91,7 +95,7 @@ class Divergence:
             "fp16_overflow": self.fp16_overflow,
             "value_range": list(self.value_range), "compared_before": self.compared_before,
             "unaligned_between": self.unaligned_between, "hint": self.hint,
-            "inserted_cast": self.inserted_cast,
+            "inserted_cast": self.inserted_cast, "fp16_range": self.fp16_range,
             "metrics": self.metrics.to_json(), "headline": self.headline(),
         }
 
@@ -113,6 +117,12 @@ def divergence_reason(metrics: OutputMetrics, thresholds: Thresholds, reference:
     if metrics.nonfinite_mismatch:
         return (f"{metrics.nonfinite_mismatch} NaN/inf value(s) where PyTorch's are finite "
                 "(or the reverse)")
+    if thresholds.ulps is not None:
+        found = fp16_elementwise(candidate, reference, thresholds.ulps, thresholds.floor_ulps)
+        if found.outside > thresholds.allowed_outliers(found.size):
+            return (f"{found.outside} of {found.size} values outside "
+                    f"{thresholds.elementwise_limit()} (worst |d| {found.worst_error:.3g} where "
+                    f"PyTorch has {found.worst_reference:.4g}, {found.worst_ulps:.0f} ulp16)")
     if thresholds.psnr_fail_db is not None and metrics.psnr_db < thresholds.psnr_fail_db:
         return f"PSNR {metrics.psnr_db:.1f} dB < {thresholds.psnr_fail_db:g} dB"
     if thresholds.atol is not None:
@@ -167,14 +177,44 @@ def localise(program: Any, sourcemap: Mapping[str, Any] | None, values: Any,
             continue
         between = [op.name for op in ops[previous_index + 1:pair.index]
                    if op.op_type != "const" and not op.op_type.startswith("constexpr_")]
+        pair = _computed_by(pair, ops)
         divergence = _divergence(pair, reason, metrics, sourcemap, records.get(pair.op_name),
                                  case.label, precision, between,
                                  sum(1 for c in comparisons if c.diverged is None))
+        if precision == "fp16":
+            divergence.fp16_range = _range_sentence(reference, divergence)
         return Localisation(divergence, comparisons)
     return Localisation(None, comparisons,
                         note=f"none of the {len(comparisons)} values aligned with PyTorch "
                              "diverges: the difference arises in ops without a PyTorch "
                              "counterpart (inside loop bodies, or the final outputs)")
+
+
+def _range_sentence(reference: Any, divergence: Divergence) -> str:
+    from torchready.convert.parity.fp16_range import RangeCount
+
+    count = RangeCount().add(reference)
+    if not count.outside:
+        return ""
+    kind = f"{divergence.torch_kind} " if divergence.torch_kind else ""
+    where = f" at {divergence.path}:{divergence.line}" if divergence.path else ""
+    return count.sentence(f"value of {kind}'{divergence.torch_name}'{where}")
+
+
+def _computed_by(pair: Any, ops: list[Any]) -> Any:
+    """The op that computed a diverging value: a cast to fp32 (coremltools' cast back from an
+    fp16 op) is exact, so the value diverged in the op that produced the cast's input."""
+    import dataclasses
+
+    op = ops[pair.index]
+    source = op.inputs.get("x") if op.op_type == "cast" else None
+    dtype = op.inputs.get("dtype") if source is not None else None
+    producer = getattr(source, "op", None)
+    if dtype is None or dtype.val != "fp32" or producer is None or producer not in ops or \
+            producer.op_type == "const" or producer.op_type.startswith("constexpr_"):
+        return pair
+    return dataclasses.replace(pair, index=ops.index(producer), op_name=producer.name,
+                               op_type=producer.op_type, mil_var=source.name)
 
 
 def _divergence(pair: Any, reason: str, metrics: OutputMetrics,

@@ -14,6 +14,9 @@ All metrics compare a candidate array (TorchScript, the converted model) with th
   argmax along the class axis agrees (label maps are what ships).
 * `allclose_violations`: elements outside coremltools' test tolerance, |c - r| <= atol * scale
   + rtol * |r| (filled in by the thresholds, which own atol/rtol).
+* `fp16_elementwise`: elements outside a tolerance scaled to fp16's own precision at each
+  reference value, |c - r| <= k * ulp16(|r|) + f * ulp16(peak), where ulp16(x) is the spacing
+  of fp16 numbers at x (2^-24 below fp16's smallest normal number, 2^-14); the worst of them.
 * `nonfinite_mismatch`: positions where one side is NaN/inf and the other is not; every other
   metric is computed over the positions where both are finite.
 * Integer and bool outputs (token ids, masks) are compared exactly: `exact_fraction` and the
@@ -100,6 +103,54 @@ def allclose_violations(candidate: Any, reference: Any, atol: float, rtol: float
     scale = max(1.0, float(y_finite.max())) if y_finite.size else 1.0
     allowed = atol * scale + rtol * y_finite
     return int(np.count_nonzero(np.abs(x[both] - y[both]) > allowed))
+
+
+def fp16_ulp(values: Any) -> Any:
+    """The spacing of fp16 numbers at |values|: 2^(e - 10) for |x| in [2^e, 2^(e+1)), and the
+    subnormal spacing 2^-24 below fp16's smallest normal number 2^-14."""
+    import numpy as np
+
+    magnitude = np.maximum(np.abs(np.asarray(values, dtype=np.float64)), 2.0 ** -14)
+    _, exponent = np.frexp(magnitude)  # magnitude = m * 2^exponent, m in [0.5, 1)
+    return np.ldexp(1.0, exponent - 11)
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """How many elements lie outside the fp16 element-wise tolerance, and the worst one."""
+
+    outside: int
+    size: int  # elements compared (finite on both sides)
+    worst_error: float = 0.0  # |c - r| of the element furthest outside (or closest to it)
+    worst_reference: float = 0.0  # r there
+    worst_ratio: float = 0.0  # |c - r| / tolerance there (> 1: outside)
+
+    @property
+    def worst_ulps(self) -> float:
+        """The worst error in units of fp16's spacing at its reference value."""
+        return self.worst_error / float(fp16_ulp(self.worst_reference))
+
+
+def fp16_elementwise(candidate: Any, reference: Any, ulps: float,
+                     floor_ulps: float) -> Elementwise:
+    """Elements outside |c - r| <= ulps * ulp16(|r|) + floor_ulps * ulp16(peak), over the
+    positions where both are finite; peak is max |r| there."""
+    import numpy as np
+
+    x = np.asarray(candidate, dtype=np.float64).reshape(-1)
+    y = np.asarray(reference, dtype=np.float64).reshape(-1)
+    if x.shape != y.shape:
+        return Elementwise(outside=max(x.size, y.size), size=max(x.size, y.size))
+    both = np.isfinite(x) & np.isfinite(y)
+    x, y = x[both], y[both]
+    if y.size == 0:
+        return Elementwise(0, 0)
+    floor = floor_ulps * float(fp16_ulp(np.max(np.abs(y))))
+    error = np.abs(x - y)
+    ratio = error / (ulps * fp16_ulp(y) + floor)
+    worst = int(np.argmax(ratio))
+    return Elementwise(int(np.count_nonzero(ratio > 1.0)), int(y.size), float(error[worst]),
+                       float(y[worst]), float(ratio[worst]))
 
 
 def compare_arrays(reference: Any, candidate: Any, class_axis: int | None = None) -> OutputMetrics:

@@ -18,6 +18,7 @@ from torchready.convert.parity.thresholds import FAIL, PASS, WARN, MetricCheck, 
 TORCHSCRIPT = "torchscript"
 REFERENCE = "coreml"  # the converted model on the MIL reference runtime
 DEVICE = "coreml-device"  # Apple's runtime (macOS only)
+UNRUN = "could not run"  # a row's problem when its target could not run on an input
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,10 @@ class ParityReport:
     recheck: Recheck | None = None
     cause: str = ""  # "fp16" | "conversion" | "capture" | "" (passed)
     notes: list[str] = field(default_factory=list)
+    # fp16 programs that did not pass: one sentence per output (or diverging value) PyTorch holds
+    # values fp16 cannot represent in (torchready.convert.parity.fp16_range)
+    fp16_range: list[str] = field(default_factory=list)
+    rejected_inputs: int = 0  # random inputs the eager model rejected (see notes)
     targets: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     # What the `torchscript` target ran: "torchscript", or "export" (the ExportedProgram's
@@ -153,6 +158,8 @@ class ParityReport:
             "localisation_note": self.localisation_note,
             "recheck_fp32": self.recheck.to_json() if self.recheck else None,
             "cause": self.cause,
+            "fp16_range": self.fp16_range,
+            "rejected_inputs": self.rejected_inputs,
             "notes": self.notes,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
         }
@@ -172,7 +179,8 @@ def _input_json(info: Any) -> dict[str, Any]:
 
 
 def _failed_metrics(row: OutputRow) -> list[str]:
-    return [problem.split(" failed", 1)[0] for problem in row.problems if " failed " in problem]
+    return [UNRUN if problem.startswith(UNRUN) else problem.split(" failed", 1)[0]
+            for problem in row.problems if " failed " in problem or problem.startswith(UNRUN)]
 
 
 def summarise(comparisons: list[Comparison], targets: list[str], outputs: list[str]
@@ -202,6 +210,38 @@ def summarise(comparisons: list[Comparison], targets: list[str], outputs: list[s
     return rows
 
 
+def mark_unrun(rows: list[OutputRow], target: str, outputs: list[str], status: str,
+               problem: str) -> None:
+    """A target that could not run (on some or every input) keeps one row per output, marked
+    with `status` and the reason; rows it has from other inputs are kept and marked too."""
+    for output in outputs:
+        row = next((r for r in rows if r.target == target and r.output == output), None)
+        if row is None:
+            nan = math.nan
+            row = OutputRow(target=target, output=output, status=status, cases=0, max_abs=nan,
+                            max_rel=nan, psnr_db=nan, snr_db=nan, cosine=nan, argmax=None,
+                            exact=None)
+            rows.append(row)
+        row.status = worst([row.status, status])
+        row.problems.append(problem)
+
+
+def outlier_notes(comparisons: list[Comparison]) -> list[str]:
+    """One sentence per (target, output) that passed the fp16 element-wise gate with elements
+    outside its tolerance (within the allowed share): the worst input's count and worst value."""
+    worst: dict[tuple[str, str], tuple[MetricCheck, str]] = {}
+    for comparison in comparisons:
+        for check in comparison.checks:
+            if check.metric != "elementwise" or check.status != PASS or not check.value:
+                continue
+            key = (comparison.target, comparison.output)
+            if key not in worst or check.value > (worst[key][0].value or 0.0):
+                worst[key] = (check, comparison.case)
+    return [f"{target} output '{output}' on {case}: {check.detail}; within the fp16 element-wise "
+            f"rule's allowance ({check.limit})"
+            for (target, output), (check, case) in worst.items()]
+
+
 def _problems(comparisons: list[Comparison]) -> list[str]:
     """One phrase per failing or warning metric, naming every input it happened on and the
     worst value seen."""
@@ -222,7 +262,7 @@ def _problems(comparisons: list[Comparison]) -> list[str]:
 def _badness(check: MetricCheck) -> float:
     """Lower is worse, whatever the metric (errors and mismatch counts grow when worse)."""
     value = check.value if check.value is not None else 0.0
-    return -value if check.metric in ("allclose", "nonfinite") else value
+    return -value if check.metric in ("allclose", "nonfinite", "elementwise") else value
 
 
 def _problem(check: MetricCheck, case: str) -> str:
@@ -234,6 +274,9 @@ def _problem(check: MetricCheck, case: str) -> str:
         value = f"cosine {check.value:.5f}"
     elif check.metric == "allclose":
         value = f"max abs {check.value:.3g}"
+    elif check.metric == "elementwise":
+        word = "failed" if check.status == FAIL else "warned"
+        return f"elementwise {word} on {case}: {check.detail} (needs {check.limit})"
     elif check.metric == "nonfinite":
         word = "failed" if check.status == FAIL else "warned"
         return f"nonfinite {word} on {case}: {check.detail}"
@@ -267,7 +310,7 @@ def render_text(report: ParityReport, stream: TextIO, width: int | None = None) 
             cells = [_fmt(row.max_abs), "-", "-", "-", "-", f"{row.exact:.1%} exact"]
         else:
             cells = [_fmt(row.max_abs), _fmt(row.max_rel), _fmt_db(row.psnr_db),
-                     _fmt_db(row.snr_db), f"{row.cosine:.6f}",
+                     _fmt_db(row.snr_db), "-" if math.isnan(row.cosine) else f"{row.cosine:.6f}",
                      f"{row.argmax:.2%} argmax" if row.argmax is not None else "-"]
         table.add_row(escape(report.label(row.target)), escape(row.output), verdict,
                       *map(escape, cells))
@@ -277,6 +320,8 @@ def render_text(report: ParityReport, stream: TextIO, width: int | None = None) 
                   f"{escape(report.torchscript_thresholds.describe())}", style="dim")
     for failure in report.failures():
         console.print(f"[bold red]parity failure[/] {escape(failure)}")
+    for sentence in report.fp16_range:
+        console.print(f"[bold]fp16 range[/] {escape(sentence)}")
     for row in report.rows:
         if row.status == WARN:
             console.print(f"[yellow]parity warning[/] "
@@ -329,6 +374,8 @@ def _fmt(value: float) -> str:
 
 
 def _fmt_db(value: float) -> str:
+    if math.isnan(value):
+        return "-"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.1f}"

@@ -116,6 +116,7 @@ def to_html(report: dict[str, Any]) -> str:
         _coverage(report["coverage"]),
         _conversion(report["conversion"]),
         _parity(report["parity"]),
+        _precision(report.get("precision")),
         _timings(report["timings"]),
         _notes(report),
         f"<footer>torchready report schema {_e(report['schema'])} version "
@@ -216,6 +217,8 @@ def _nav(report: dict[str, Any]) -> str:
     links = [("model", "Model"), ("findings", f"Findings ({len(report['findings'])})"),
              ("capture", "Capture"), ("coverage", "Op coverage"), ("conversion", "Conversion"),
              ("parity", "Parity"), ("timings", "Timings"), ("notes", "Notes")]
+    if report.get("precision"):
+        links.insert(links.index(("timings", "Timings")), ("precision", "Precision"))
     return "<nav>" + "".join(f'<a href="#{anchor}">{_e(text)}</a>' for anchor, text in links) \
         + "</nav>"
 
@@ -471,6 +474,8 @@ def _parity(parity: dict[str, Any] | None) -> str:
         parts.append(f'<p class="severity-error">{_e(line)}</p>')
     for line in parity["errors"]:
         parts.append(f'<p class="severity-error">{_e(line)}</p>')
+    for line in parity["fp16_range"]:
+        parts.append(f"<p><b>fp16 range</b> {_e(line)}</p>")
     charts = []
     for row in parity["rows"]:
         histogram = row.get("error_histogram")
@@ -540,6 +545,45 @@ def _divergence_block(divergence: dict[str, Any]) -> str:
     return (f'<div class="finding divergence"><p><b>{_e(divergence["headline"])}</b></p>'
             + _kv(pairs) + _excerpt(divergence.get("excerpt"))
             + (f"<p>{_e(divergence['hint'])}</p>" if divergence.get("hint") else "") + "</div>")
+
+
+def _precision(precision: dict[str, Any] | None) -> str:
+    if precision is None:
+        return ""
+    outcome = precision["outcome"]
+    title = "Precision hint" if outcome == "suggested" else "Precision (auto)"
+    status = {"fp16": "pass", "mixed": "pass", "fp32": "warn"}.get(outcome, "fail")
+    parts = [f'<section id="precision"><h2>{_e(title)} <span class="pill status-{status}">'
+             f'{_e(outcome)}</span></h2>',
+             f'<p class="status-{status}"><b>{_e(precision["headline"])}</b></p>']
+    pairs = []
+    if precision.get("before") and outcome != "fp16":
+        pairs.append(("every op in fp16", _figures(precision["before"])))
+    if precision.get("after"):
+        pairs.append(("model kept", _figures(precision["after"])))
+    if outcome in ("mixed", "fp32", "failed"):
+        pairs.append(("search", _e(f"{len(precision['rounds'])} round(s), "
+                                   f"{precision['conversions']} conversion(s), "
+                                   f"{numbers.seconds(precision['seconds'])}")))
+    if pairs:
+        parts.append(_kv(pairs))
+    if precision["fp32_ops"]:
+        rows = [[f"<code>{_e(op['saved_op'] or op['op'])}</code>", _e(op["op_type"]),
+                 _e(op["torch_kind"] or ""),
+                 f"<code>{_e(op['path'])}:{_e(op['line'])}</code>" if op["path"] else "",
+                 _e(op["reason"]), _e(op["round"])] for op in precision["fp32_ops"]]
+        parts.append(_table(["MIL op kept in fp32", "type", "PyTorch op", "source line", "why",
+                             "round"], rows, numeric=(5,), table_id="fp32-ops"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _figures(figures: dict[str, Any]) -> str:
+    if figures["status"] == "fail" and figures["failures"]:
+        return _pill("fail") + " " + _e(f"at {figures['precision']}: {figures['failures'][0]}")
+    return _pill(figures["status"]) + " " + _e(
+        f"at {figures['precision']}, worst PSNR {numbers.decibels(figures['psnr_db'])} dB, "
+        f"max abs {numbers.metric(figures['max_abs'])}")
 
 
 def _timings(timings: dict[str, Any]) -> str:

@@ -21,7 +21,8 @@ STATUS_MARKS = {"pass": "✅ PASS", "warn": "⚠️ WARN", "fail": "❌ FAIL"}
 def render(report: dict[str, Any], result: Any = None) -> str:
     parts = [_verdict(report), _model(report), _findings(report["findings"]), _capture(report),
              _coverage(report["coverage"]), _conversion(report["conversion"]),
-             _parity(report["parity"]), _timings(report["timings"]), _notes(report),
+             _parity(report["parity"]), _precision(report.get("precision")),
+             _timings(report["timings"]), _notes(report),
              f"<sub>torchready report schema {report['schema']} version {report['version']} · "
              f"generated {report['generated_at']}</sub>"]
     return "\n\n".join(part.rstrip("\n") for part in parts if part) + "\n"
@@ -258,6 +259,7 @@ def _parity(parity: dict[str, Any] | None) -> str:
                      "cosine", "agreement", "abs error distribution (log)", "problems"], rows,
                     numeric=(3, 4, 5, 6, 7))]
     parts += [f"- ❌ {_cell(line)}" for line in parity["failures"]]
+    parts += [f"- fp16 range: {_cell(line)}" for line in parity["fp16_range"]]
     divergence = _divergence(parity)
     if divergence:
         parts.append(divergence)
@@ -301,6 +303,40 @@ def _divergence_block(divergence: dict[str, Any]) -> str:
     if divergence.get("hint"):
         text += "\n\n" + _cell(divergence["hint"])
     return text
+
+
+def _precision(precision: dict[str, Any] | None) -> str:
+    if precision is None:
+        return ""
+    title = "Precision hint" if precision["outcome"] == "suggested" else "Precision (auto)"
+    parts = [f"### {title}", f"**{_cell(precision['headline'])}**"]
+    facts = []
+    if precision.get("before") and precision["outcome"] != "fp16":
+        facts.append(f"- parity with every op in fp16: {_cell(_figures(precision['before']))}")
+    if precision.get("after"):
+        facts.append(f"- parity of the model kept: {_cell(_figures(precision['after']))}")
+    if precision["outcome"] in ("mixed", "fp32", "failed"):
+        facts.append(f"- search: {len(precision['rounds'])} round(s), "
+                     f"{precision['conversions']} conversion(s), "
+                     f"{numbers.seconds(precision['seconds'])}")
+    if facts:
+        parts.append("\n".join(facts))
+    if precision["fp32_ops"]:
+        rows = [[_code(op["saved_op"] or op["op"]), _code(op["op_type"]),
+                 _code(op["torch_kind"] or ""), _code(f"{op['path']}:{op['line']}")
+                 if op["path"] else "", _cell(op["reason"]), str(op["round"])]
+                for op in precision["fp32_ops"]]
+        parts.append(_table(["MIL op kept in fp32", "type", "PyTorch op", "source line", "why",
+                             "round"], rows, numeric=(5,)))
+    return "\n\n".join(parts)
+
+
+def _figures(figures: dict[str, Any]) -> str:
+    if figures["status"] == "fail" and figures["failures"]:
+        return f"fails at {figures['precision']}: {figures['failures'][0]}"
+    return (f"{figures['status']} at {figures['precision']}, worst PSNR "
+            f"{numbers.decibels(figures['psnr_db'])} dB, max abs "
+            f"{numbers.metric(figures['max_abs'])}")
 
 
 def _timings(timings: dict[str, Any]) -> str:

@@ -332,6 +332,7 @@ def parity(result: Any, excerpts: SourceExcerpts) -> dict[str, Any] | None:
                      for row in report.rows if row.status == "warn"],
         "errors": data["errors"],
         "cause": data["cause"],
+        "fp16_range": data["fp16_range"],
         "divergence": _with_excerpt(divergence, excerpts) if divergence else None,
         "localisation_note": data["localisation_note"],
         "recheck_fp32": recheck,
@@ -345,6 +346,16 @@ def _with_excerpt(divergence: dict[str, Any], excerpts: SourceExcerpts) -> dict[
     path, line = divergence.get("path"), divergence.get("line")
     divergence["excerpt"] = excerpts.excerpt(path, int(line)) if path and line else None
     return divergence
+
+
+# --- precision ----------------------------------------------------------------------------------
+
+
+def precision(result: Any) -> dict[str, Any] | None:
+    """What --precision auto kept in fp32 (or, after an fp16 failure, would keep); None when
+    it does not apply."""
+    report = getattr(result, "precision", None)
+    return report.to_json() if report is not None else None
 
 
 # --- time ---------------------------------------------------------------------------------------

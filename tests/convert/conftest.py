@@ -1,17 +1,10 @@
-"""Shared by every test of the dynamic half.
-
-coremltools' logger is routed into torchready before any test imports coremltools directly, as
-the pipeline does: its import-time and conversion chatter is recorded, not printed.
-"""
+"""Shared by every test of the dynamic half."""
 
 import logging
 import warnings
 
 import pytest
 
-from torchready.convert.coreml.quiet import install
-
-install()
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +21,15 @@ def single_torch_thread():
 
 @pytest.fixture
 def quiet_coremltools():
-    """coremltools' own log lines and torch.jit's DeprecationWarning kept off the test output."""
-    logging.getLogger("coremltools").setLevel(logging.ERROR)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*TracerWarning.*")
-        yield
+    """coremltools' own log lines and torch.jit's DeprecationWarning kept off the test output
+    (for tests that call coremltools directly, outside torchready)."""
+    logger = logging.getLogger("coremltools")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*TracerWarning.*")
+            yield
+    finally:
+        logger.setLevel(level)

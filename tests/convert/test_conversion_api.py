@@ -6,11 +6,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from torchready import to_coreml
-from torchready.convert.coreml.quiet import install
 from torchready.convert.spec import ModelSpec
 from torchready.lint.types import UsageError
 
-install()
 
 
 class TwoHeads(nn.Module):

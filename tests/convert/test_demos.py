@@ -17,10 +17,8 @@ import pytest
 import torch
 
 from torchready.cli import main
-from torchready.convert.coreml.quiet import install
 from helpers import ROOT
 
-install()
 FIXTURES = ROOT / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 

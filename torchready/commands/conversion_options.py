@@ -24,8 +24,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="RGB image input with ImageNet mean/std applied inside the model")
     parser.add_argument("--labels", type=Path, metavar="FILE",
                         help="class labels, one per line (or a JSON list), in output order")
-    parser.add_argument("--precision", choices=("fp16", "fp32"), default=None,
-                        help="Core ML compute precision (default fp16, like coremltools)")
+    parser.add_argument("--precision", choices=("fp16", "fp32", "auto"), default=None,
+                        help="Core ML compute precision (default fp16, like coremltools); auto: "
+                             "fp16, with the ops parity shows need fp32 kept in fp32")
     parser.add_argument("--target", metavar="TARGET", default=None,
                         help="minimum deployment target, e.g. iOS16 or macOS13 "
                              "(default: coremltools' iOS15)")
@@ -42,7 +43,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parity-threshold", dest="parity_thresholds", action="append",
                         default=[], metavar="NAME=VALUE",
                         help="override a parity limit, e.g. psnr_pass_db=45, psnr_fail_db=38, "
-                             "atol=1e-3, rtol=1e-4, min_cosine=0.999 (repeatable)")
+                             "atol=1e-3, rtol=1e-4, min_cosine=0.999, or fp16's element-wise "
+                             "rule |d| <= ulps*ulp16(|ref|) + floor_ulps*ulp16(peak) at all but "
+                             "outlier_fraction of the elements: ulps=8, floor_ulps=32, "
+                             "outlier_fraction=0.001 (repeatable)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when error-level diagnostics remain, even if it converted")
     parser.add_argument("--format", choices=("text", "json"), default="text",

@@ -40,13 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _missing_ops(supported) -> list[str]:
-    import logging
+    from torchready.convert.coreml.quiet import import_coremltools
 
-    logging.disable(logging.WARNING)  # coremltools' import chatter about torch versions
-    try:
-        import coremltools.converters.mil.mil.ops.defs  # noqa: F401  (registers the op classes)
-        from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
-    finally:
-        logging.disable(logging.NOTSET)
+    import_coremltools()  # its import chatter about torch versions is recorded, not printed
+    import coremltools.converters.mil.mil.ops.defs  # noqa: F401  (registers the op classes)
+    from coremltools.converters.mil.mil.ops.registry import SSAOpRegistry
     # Names starting with "_" are builder internals that never reach a serialized program.
     return sorted(op for op in SSAOpRegistry.core_ops if op not in supported and not op.startswith("_"))

@@ -12,6 +12,7 @@ import torch
 import export_models as em
 from torchready import to_coreml
 from torchready.cli import main
+from torchready.convert.model_state import evaluating
 from torchready.convert.parity.engine import ParityOptions
 from torchready.convert.sidecar import read_sourcemap
 
@@ -66,7 +67,8 @@ def test_a_flexible_dimension_becomes_a_core_ml_shape_range(exported):
     # torch.export proved the range: the program accepts another length in it
     module = exported.captured.exported_program.module()
     longer = torch.rand(1, 20, 8)
-    eager = exported.prepared.module(longer)
+    with evaluating(exported.prepared.original):  # to_coreml gave it back in its own mode
+        eager = exported.prepared.module(longer)
     assert torch.allclose(module(longer)[0], eager[0], atol=1e-6)
 
 

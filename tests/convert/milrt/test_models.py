@@ -14,7 +14,7 @@ import pytest
 import torch
 from milrt_helpers import assert_fp16_close, convert_torch, feeds_for, psnr
 
-from torchready.convert.composite_ops import register_composite_ops
+from torchready.convert.composite_ops import installed
 from torchready.convert.milrt import load_program
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures"
@@ -46,13 +46,13 @@ def test_model_matches_eager_in_fp32_and_fp16(name):
     torch.manual_seed(0)
     # transformers' mask code emits ops coremltools 9 lacks (diff, new_ones): convert with
     # torchready's composite ops, as the pipeline does; the programs are what ships.
-    register_composite_ops()
     module, inputs = MODELS[name]()
     model = FirstOutput(module).eval()
     with torch.no_grad():
         expected = model(*inputs).numpy()
     for precision in ("fp32", "fp16"):
-        program = load_program(convert_torch(model, inputs, precision))
+        with installed():
+            program = load_program(convert_torch(model, inputs, precision))
         assert program.unsupported_ops() == []
         got = program.run(feeds_for(program, inputs)).outputs[program.output_names[0]]
         if precision == "fp32":

@@ -93,3 +93,31 @@ def test_layouts_offer_the_reshaped_and_transposed_views():
     assert np.array_equal(views[0], value.reshape(1, 2, 3, 4))
     nhwc = layouts(value, (4, 2, 3))
     assert any(np.array_equal(view, np.transpose(value, (2, 0, 1))) for view in nhwc)
+
+
+class ChunkedProjection(nn.Module):
+    """One projection chunked into three equally shaped values: the split op's outputs all have
+    the node's shape, only the first holds the node's own value."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        return q * k + v
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_a_multi_output_op_is_aligned_with_its_node_through_its_first_output(precision):
+    torch.manual_seed(0)
+    result = convert(ChunkedProjection(), (torch.randn(1, 5, 8),), precision)
+    program = load_program(result.mlmodel)
+    case = build_cases(result.prepared, describe_inputs(result.prepared), 0).cases[0]
+    found = localise(program, result.sourcemap,
+                     GraphValues(result.conversion.graph_index.graph),
+                     result.captured.module, case, Thresholds.for_precision(precision), precision)
+    split = [c for c in found.comparisons if c.op_type == "split"]
+    assert split and all(c.mil_var.endswith("_0") for c in split)
+    assert found.divergence is None
+    assert all(c.metrics.psnr_db > 50 for c in found.comparisons)

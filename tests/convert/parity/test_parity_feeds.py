@@ -110,13 +110,16 @@ def test_float_inputs_follow_the_example_and_fp16_inputs_are_rounded_for_torch()
     assert float(mask.min()) >= 0 and float(mask.max()) <= 1
 
 
-def test_a_case_the_eager_model_rejects_is_dropped_with_a_note():
+def test_a_case_the_eager_model_rejects_is_dropped_with_a_note_and_counted():
     prepared = prepare(ModelSpec(Summer(), (torch.randn(1, 8), torch.ones(1, 8))))
     infos = describe_inputs(prepared)
     plan = build_cases(prepared, infos, random_inputs=2,
                        accepts=lambda tensors: "ValueError: no" if tensors[0][0, 0] > -99 else None)
     assert [c.label for c in plan.cases] == ["example"]
-    assert len(plan.notes) == 2 and "rejects" in plan.notes[0]
+    assert "rejects" in plan.notes[0] and "rejects" in plan.notes[1]
+    assert plan.notes[2] == "2 random input(s) rejected by the eager model and not used"
+    assert plan.rejected == ["random 1: ValueError: no", "random 2: ValueError: no"]
+    assert plan.other_size_checked is None  # nothing flexible: the example's size is declared
 
 
 def test_a_specs_own_image_type_scale_and_bias_are_applied_for_torch():

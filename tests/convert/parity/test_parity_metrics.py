@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from torchready.convert.parity.metrics import allclose_violations, argmax_agreement, compare_arrays
+from torchready.convert.parity.metrics import (allclose_violations, argmax_agreement,
+                                               compare_arrays, fp16_elementwise, fp16_ulp)
+from torchready.convert.parity.report import Comparison, outlier_notes
 from torchready.convert.parity.thresholds import FAIL, PASS, WARN, Thresholds, judge, worst
 from torchready.lint.types import UsageError
 
@@ -149,3 +151,84 @@ def test_thresholds_describe_every_gate_an_override_switches_on():
     assert "PSNR >= 40 dB" in fp16_with_atol.describe() and "atol=0.001" in fp16_with_atol.describe()
     neither = Thresholds.for_precision("fp32", atol=None)
     assert "no numeric gate" in neither.describe()
+
+
+def test_fp16_ulp_is_the_spacing_of_fp16_numbers():
+    values = np.array([1.0, 1.5, 2.0, -3.0, 1000.0, 65504.0, 2.0 ** -14, 3.1e-5, 1e-7, 0.0])
+    expected = [2.0 ** -10, 2.0 ** -10, 2.0 ** -9, 2.0 ** -9, 0.5, 32.0, 2.0 ** -24, 2.0 ** -24,
+                2.0 ** -24, 2.0 ** -24]
+    assert fp16_ulp(values).tolist() == expected
+    normal = np.random.default_rng(0).uniform(-6e4, 6e4, 1000)
+    normal = normal[np.abs(normal) >= 2.0 ** -14]
+    as_fp16 = normal.astype(np.float16)
+    np.testing.assert_array_equal(fp16_ulp(as_fp16), np.spacing(np.abs(as_fp16)).astype(np.float64))
+
+
+def _fp16_matmul_chain(seed, depth=4, width=64):
+    """A computation done in fp16 (every product and sum rounded) and in float64."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((8, width))
+    exact, rounded = x, x.astype(np.float16)
+    for _ in range(depth):
+        weight = rng.standard_normal((width, width)) / np.sqrt(width)
+        exact = np.tanh(exact @ weight) * 3
+        rounded = (np.tanh((rounded @ weight.astype(np.float16)).astype(np.float16)) * 3
+                   ).astype(np.float16)
+    return exact, rounded.astype(np.float64)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fp16_arithmetic_stays_within_the_elementwise_rule(seed):
+    reference, candidate = _fp16_matmul_chain(seed)
+    rule = Thresholds.for_precision("fp16")
+    checks = {c.metric: c for c in judge(compare_arrays(reference, candidate), rule, reference,
+                                         candidate)}
+    assert checks["elementwise"].status == PASS and checks["elementwise"].value == 0.0
+
+
+def test_a_systematic_relative_error_fails_the_elementwise_rule_though_psnr_passes():
+    """MIL `inverse` computes 1 / (x + 1e-4): 7% off where 1/x is largest, PSNR near 41 dB."""
+    x = np.abs(np.random.default_rng(9).standard_normal(64))
+    x[7] = 3e-4
+    reference = 1.0 / (x + 1e-3)
+    candidate = (1.0 / (x + 1e-3 + 1e-4)).astype(np.float16).astype(np.float64)
+    checks = {c.metric: c for c in judge(compare_arrays(reference, candidate),
+                                         Thresholds.for_precision("fp16"), reference, candidate)}
+    assert checks["psnr"].status == PASS
+    assert checks["elementwise"].status == FAIL
+    assert "where PyTorch has 769.2" in checks["elementwise"].detail
+    found = fp16_elementwise(candidate, reference, 8, 32)
+    assert found.worst_reference == pytest.approx(reference[7]) and found.worst_ulps > 100
+
+
+def test_outliers_within_the_allowed_share_pass_and_are_reported():
+    reference = np.random.default_rng(5).standard_normal(10_000)
+    candidate = reference.astype(np.float16).astype(np.float64)
+    rule = Thresholds.for_precision("fp16")
+    assert rule.allowed_outliers(reference.size) == 10
+    few, many = candidate.copy(), candidate.copy()
+    few[:10] += 0.5  # far outside: 0.5 is > 100 ulp16 of the output's peak (about 4)
+    many[:11] += 0.5
+    [passed] = [c for c in judge(compare_arrays(reference, few), rule, reference, few)
+                if c.metric == "elementwise"]
+    [failed] = [c for c in judge(compare_arrays(reference, many), rule, reference, many)
+                if c.metric == "elementwise"]
+    assert passed.status == PASS and passed.detail.startswith("10 of 10000 elements outside")
+    assert failed.status == FAIL and failed.detail.startswith("11 of 10000 elements outside")
+    comparison = Comparison("coreml", "random 2", "logits", compare_arrays(reference, few),
+                            (passed,))
+    [note] = outlier_notes([comparison])
+    assert note.startswith("coreml output 'logits' on random 2: 10 of 10000 elements outside")
+    assert "10 outlier(s) allowed" in note
+
+
+def test_the_elementwise_rule_is_configurable_and_described():
+    rule = Thresholds.for_precision("fp16")
+    assert "|d| <= 8 ulp16(|ref|) + 32 ulp16(peak) at 99.9% of elements" in rule.describe()
+    assert Thresholds.for_precision("fp32").ulps is None  # fp32 keeps coremltools' allclose
+    x = np.linspace(1, 1.9, 100)
+    shifted = x + 100 * fp16_ulp(x)  # 8 + 32 ulp16(x) allowed here (peak < 2: ulp16 2^-10)
+    loose = Thresholds.for_precision("fp16", ulps=72)  # 104 allowed
+    statuses = [next(c.status for c in judge(compare_arrays(x, shifted), r, x, shifted)
+                     if c.metric == "elementwise") for r in (rule, loose)]
+    assert statuses == [FAIL, PASS]

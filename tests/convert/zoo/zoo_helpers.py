@@ -33,6 +33,7 @@ def reference_errors(result: Any, seeds: tuple[int, ...] = (1,)) -> list[float]:
     random inputs of the same shape: the converted program runs in the MIL reference runtime
     (fp32 arithmetic), eager PyTorch runs the prepared model."""
     from torchready.convert.milrt import load_program
+    from torchready.convert.model_state import evaluating
 
     prepared = result.prepared
     program = load_program(result.mlmodel)
@@ -42,7 +43,7 @@ def reference_errors(result: Any, seeds: tuple[int, ...] = (1,)) -> list[float]:
               for seed in seeds]
     errors = []
     for inputs in cases:
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(prepared.original):  # given back in its own mode
             expected = prepared.module(*inputs)
         expected = expected if isinstance(expected, tuple) else (expected,)
         feeds = {plan.name: (t.numpy().astype(np.float32) if t.is_floating_point()
