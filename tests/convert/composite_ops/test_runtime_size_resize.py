@@ -29,16 +29,17 @@ TOLERANCE = {"fp32": {"linear": 5e-5, "nearest": 0.0}, "fp16": {"linear": 2e-2, 
 
 
 class ResizeToSkip(torch.nn.Module):
-    """The three resizes a decoder uses, each to the skip connection's size."""
+    """The resizes a decoder uses, each to the skip connection's size."""
 
     def forward(self, x, skip):
         size = skip.shape[-2:]
         return (F.interpolate(x, size=size, mode="bilinear", align_corners=False),
                 F.interpolate(x, size=size, mode="bilinear", align_corners=True),
-                F.interpolate(x, size=size, mode="nearest"))
+                F.interpolate(x, size=size, mode="nearest"),
+                F.interpolate(x, size=size, mode="nearest-exact"))
 
 
-OUTPUT_KINDS = ("linear", "linear", "nearest")
+OUTPUT_KINDS = ("linear", "linear", "nearest", "nearest")
 
 
 def _example():
@@ -140,13 +141,23 @@ def test_flexible_height_segmentation_has_parity_at_several_heights(mode):
 # --- negative controls --------------------------------------------------------------------------
 
 
+class OneResize(torch.nn.Module):
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x, skip):
+        return F.interpolate(x, size=skip.shape[-2:], mode=self.mode)
+
+
 @pytest.mark.parametrize("mode", ["trace", "export"])
 @pytest.mark.parametrize("kind", ["upsample_bilinear2d", "upsample_nearest2d"])
 def test_coremltools_alone_fails_on_a_runtime_size(mode, kind):
     from torchready import to_coreml
 
+    model = OneResize("bilinear" if kind == "upsample_bilinear2d" else "nearest").eval()
     with composite_ops.disabled(kind):
-        result = to_coreml(ResizeToSkip().eval(), _example(), mode=mode, flexible=FLEXIBLE,
+        result = to_coreml(model, _example(), mode=mode, flexible=FLEXIBLE,
                            compute_precision="fp32", lint=False, parity=False)
     assert result.failed_stage == "convert"
     [failure] = [d for d in result.diagnostics if d.code == "TR303"]
