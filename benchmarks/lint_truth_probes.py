@@ -228,6 +228,8 @@ def script_error_frames(message: str, module: Any) -> list[tuple[str, int]]:
     """
     import linecache
 
+    from torchready.convert.capture.script_errors import wrapped_method_files
+
     frames = []
     matches = list(_SCRIPT_LOCATION.finditer(message))
     for index, match in enumerate(matches):
@@ -235,7 +237,7 @@ def script_error_frames(message: str, module: Any) -> list[tuple[str, int]]:
         end = matches[index + 1].start() if index + 1 < len(matches) else len(message)
         quoted = _highlighted_line(message[match.end():end])
         if quoted is not None and linecache.getline(path, line).strip() != quoted:
-            path = next((candidate for candidate in _unwrapped_files(module)
+            path = next((candidate for candidate in wrapped_method_files(module)
                          if linecache.getline(candidate, line).strip() == quoted), path)
         frames.append((path, line))
     return frames
@@ -248,20 +250,6 @@ def _highlighted_line(block: str) -> str | None:
         if current.strip().startswith("~"):
             return previous.strip()
     return None
-
-
-def _unwrapped_files(root: Any) -> list[str]:
-    import inspect
-
-    files: dict[str, None] = {}
-    for cls in {type(module) for module in root.modules()}:
-        for klass in cls.__mro__:
-            for value in vars(klass).values():
-                if callable(value) and hasattr(value, "__wrapped__"):
-                    code = getattr(inspect.unwrap(value), "__code__", None)
-                    if code is not None:
-                        files.setdefault(code.co_filename)
-    return list(files)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from torchready.convert.python_source import display_path
 def script_failure(error: BaseException, started: float, mode: str = "script",
                    reason: str = "requested", root: Any = None) -> Captured:
     diagnostics = script_error_diagnostics(error, root=root)
-    location = primary_location(str(error))
+    location = primary_location(str(error), root)
     if location is None and diagnostics:
         location = diagnostics[0]
     first = diagnostics[0].details.get("error") if diagnostics else first_line(error)

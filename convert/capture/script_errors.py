@@ -68,7 +68,7 @@ class ScriptLocation:
     user: bool
 
 
-def _locations(text: str) -> list[ScriptLocation]:
+def _locations(text: str, root: Any = None) -> list[ScriptLocation]:
     """Every 'File ..., line N' of the message with the underline span under it."""
     lines = text.splitlines()
     found = []
@@ -77,9 +77,49 @@ def _locations(text: str) -> list[ScriptLocation]:
         if not match:
             continue
         path, line = match["path"], int(match["line"])
+        if root is not None:
+            path = _undecorated_path(path, line, _quoted_code(lines, index), root)
         found.append(ScriptLocation(path, line, _underline_span(lines, index, path, line),
                                     is_user_file(path)))
     return found
+
+
+def _quoted_code(lines: list[str], index: int) -> str | None:
+    """The code line the compiler underlined below the location at `lines[index]`."""
+    for offset in range(index + 1, min(index + 12, len(lines))):
+        if _LOCATION.match(lines[offset]):
+            return None
+        if _UNDERLINE.match(lines[offset]):
+            return lines[offset - 1].strip()
+    return None
+
+
+def _undecorated_path(path: str, line: int, quoted: str | None, root: Any) -> str:
+    """torch names a decorated method's file after the wrapper (`inspect.getsourcefile` does not
+    unwrap) but numbers its lines from the wrapped function, so an error in a forward under
+    transformers' `@deprecate_kwarg` points into `utils/deprecation.py` at the forward's own line
+    number. When the named line is not the code the compiler quotes, the file is the one of a
+    wrapped method of the scripted modules that has that code there."""
+    if quoted is None or line_text(path, line).strip() == quoted:
+        return path
+    return next((candidate for candidate in wrapped_method_files(root)
+                 if line_text(candidate, line).strip() == quoted), path)
+
+
+def wrapped_method_files(root: Any) -> list[str]:
+    """Source files of the functions behind every decorated method of `root`'s module classes."""
+    import inspect
+
+    files: dict[str, None] = {}
+    modules = root.modules() if hasattr(root, "modules") else [root]
+    for cls in {type(module) for module in modules}:
+        for klass in cls.__mro__:
+            for value in vars(klass).values():
+                if callable(value) and hasattr(value, "__wrapped__"):
+                    code = getattr(inspect.unwrap(value), "__code__", None)
+                    if code is not None:
+                        files.setdefault(code.co_filename)
+    return list(files)
 
 
 def _underline_span(lines: list[str], index: int, path: str, line: int) -> Span | None:
@@ -101,8 +141,8 @@ def _underline_span(lines: list[str], index: int, path: str, line: int) -> Span 
     return None
 
 
-def primary_location(text: str) -> ScriptLocation | None:
-    locations = _locations(text)
+def primary_location(text: str, root: Any = None) -> ScriptLocation | None:
+    locations = _locations(text, root)
     if not locations:
         return None
     return next((loc for loc in locations if loc.user), locations[0])
@@ -272,7 +312,7 @@ def script_error_diagnostics(error: BaseException, origin: str = "script",
     """Diagnostics for an exception raised by torch.jit.script. `root` (the module being
     scripted) lets errors that carry no location be pinned too; otherwise those give []."""
     text = str(error)
-    location = primary_location(text)
+    location = primary_location(text, root)
     if location is None:
         return _locationless(text, root, origin)
     code = _classify(text, location, error)
@@ -288,7 +328,7 @@ def script_error_diagnostics(error: BaseException, origin: str = "script",
                                               "TR204": "Optional["}.get(code))
     if not location.user:
         details["library"] = True
-    called_from = [f"{loc.path}:{loc.line}" for loc in _locations(text)
+    called_from = [f"{loc.path}:{loc.line}" for loc in _locations(text, root)
                    if (loc.path, loc.line) != (location.path, location.line)]
     if called_from:
         details["called_from"] = called_from

@@ -110,3 +110,44 @@ def test_a_failed_script_does_not_poison_the_next_attempt():
 
     (from_parent,) = script_diagnostics(Parent())
     assert (from_parent.code, from_parent.line) == ("TR201", marked_line("tr201-list"))
+
+
+DECORATOR = '''\
+import functools
+
+
+def passthrough(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return function(*args, **kwargs)
+    return wrapper
+'''
+
+DECORATED_MODEL = '''\
+import torch
+from decorators_for_test import passthrough
+
+
+class Decorated(torch.nn.Module):
+    @passthrough
+    def forward(self, x):
+        scale = lambda t: t * 2
+        return scale(x)
+'''
+
+
+def test_an_error_in_a_decorated_forward_is_pinned_to_the_forward_not_the_decorator(
+        tmp_path, monkeypatch):
+    # torch names the file after the wrapper but numbers the lines from the wrapped forward, as
+    # with transformers' @deprecate_kwarg.
+    (tmp_path / "decorators_for_test.py").write_text(DECORATOR)
+    (tmp_path / "decorated_model.py").write_text(DECORATED_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import decorated_model
+
+    with pytest.raises(Exception) as raised:
+        torch.jit.script(decorated_model.Decorated())
+    assert "decorators_for_test.py" in str(raised.value)  # what torch itself says
+    (diagnostic,) = script_diagnostics(decorated_model.Decorated())
+    assert diagnostic.code == "TR203"
+    assert (Path(diagnostic.path).name, diagnostic.line) == ("decorated_model.py", 8)
