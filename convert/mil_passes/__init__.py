@@ -10,27 +10,30 @@ Every module defines:
   SUMMARY  one line for the docs
   Pass     an `AbstractGraphPass` subclass
 
-`installed()` registers the passes in coremltools' pass registry for one `ct.convert` call and
-yields the pass pipeline to hand it (coremltools' default pipeline with torchready's passes
-inserted where they run); the registry is restored afterwards, also when the conversion raises.
-While `recording()` is active, the passes append what they did or refused to do (`Record`), so
-the conversion can report it at the user's line.
+`installed()` yields the pass pipeline to hand one `ct.convert` call (coremltools' default
+pipeline with torchready's passes inserted where they run) while the passes are in coremltools'
+pass registry: registered when the first torchready call enters, in any thread, and the registry
+restored when the last one leaves, also when the conversion raises (`process_state.SharedPatch`,
+as for the composite ops). While `recording()` is active, the passes append what they did or
+refused to do in this thread (`Record`), so the conversion can report it at the user's line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from torchready.convert.process_state import SharedPatch
 
 NAMESPACE = "torchready"
 _MODULES = ("fold_rank_over_five",)
 # coremltools' first constant folding: shape arithmetic on static sizes is constant from here on.
 _AFTER = "common::const_elimination"
 
-_records: list[list[Record]] = []
 _disabled: set[str] = set()  # see `disabled`
 
 
@@ -46,19 +49,28 @@ class Record:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class _Recording(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[list[Record]] = []
+
+
+_recording = _Recording()
+
+
 def note(record: Record) -> None:
-    if _records:
-        _records[-1].append(record)
+    if _recording.stack:
+        _recording.stack[-1].append(record)
 
 
 @contextlib.contextmanager
 def recording() -> Iterator[list[Record]]:
+    """Collect what the passes do in this thread inside this block."""
     records: list[Record] = []
-    _records.append(records)
+    _recording.stack.append(records)
     try:
         yield records
     finally:
-        _records.remove(records)
+        _recording.stack.remove(records)
 
 
 def pass_modules() -> list[Any]:
@@ -78,26 +90,47 @@ def disabled(name: str) -> Iterator[None]:
         _disabled.discard(name)
 
 
-@contextlib.contextmanager
-def installed() -> Iterator[Any]:
-    """coremltools' default pass pipeline with torchready's passes, registered for the block."""
-    from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipeline
+def _pass_name(module: Any) -> str:
+    return f"{NAMESPACE}::{module.NAME}"
+
+
+def _register() -> dict[str, tuple[Any, Any]]:
+    """Every pass in coremltools' registry; returns name -> (what it held before, ours)."""
     from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
 
-    modules = [module for module in pass_modules() if module.NAME not in _disabled]
-    names = [f"{NAMESPACE}::{module.NAME}" for module in modules]
-    saved = {name: PASS_REGISTRY.passes.get(name) for name in names}
-    try:
-        for name, module in zip(names, modules):
-            PASS_REGISTRY.passes[name] = module.Pass
-        pipeline = PassPipeline.DEFAULT
+    saved = {}
+    for module in pass_modules():
+        name = _pass_name(module)
+        saved[name] = (PASS_REGISTRY.passes.get(name), module.Pass)
+        PASS_REGISTRY.passes[name] = module.Pass
+    return saved
+
+
+def _unregister(saved: dict[str, tuple[Any, Any]]) -> None:
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+
+    for name, (previous, ours) in saved.items():
+        if PASS_REGISTRY.passes.get(name) is not ours:
+            continue  # registered by somebody else meanwhile: theirs now
+        if previous is None:
+            del PASS_REGISTRY.passes[name]
+        else:
+            PASS_REGISTRY.passes[name] = previous
+
+
+_registered = SharedPatch(_register, _unregister)
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[Any]:
+    """coremltools' default pass pipeline with torchready's passes, registered for the block
+    (re-entrant, any thread)."""
+    from coremltools.converters.mil.mil.passes.pass_pipeline import PassPipeline
+
+    with _registered.active():
+        pipeline = PassPipeline.DEFAULT  # a new copy of the default list at every access
         position = pipeline.passes.index(_AFTER) + 1
+        names = [_pass_name(module) for module in pass_modules() if module.NAME not in _disabled]
         for offset, name in enumerate(names):
             pipeline.insert_pass(position + offset, name)
         yield pipeline
-    finally:
-        for name, previous in saved.items():
-            if previous is None:
-                PASS_REGISTRY.passes.pop(name, None)
-            else:
-                PASS_REGISTRY.passes[name] = previous
