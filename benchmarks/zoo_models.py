@@ -18,8 +18,8 @@ signals. It is the idea of coremltools' `ct.utils.randomize_weights`, applied in
 
 `quick=True` marks the subset CI runs (`zoo.py --quick`): one or two models per family, chosen so
 that every fix torchready makes for the zoo is exercised (GQA attention, BEiT's indexed
-assignment, DINOv2's bicubic resize, BLOOM's autograd.Function, LeViT's cached biases, RAFT's
-a feature pyramid resized to a flexible skip's size).
+assignment, DINOv2's bicubic resize, BLOOM's autograd.Function, LeViT's cached biases, a feature
+pyramid resized to a flexible skip's size).
 """
 
 from __future__ import annotations

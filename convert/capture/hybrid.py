@@ -128,8 +128,9 @@ def try_trace(path: str, module: Any, call: CallRecord | None, forced: bool,
     if not _is_tensor_tuple(call.output):
         if not (forced or flatten_outputs):
             return Candidate(path, rejected=f"returns a {type(call.output).__name__}")
-        # Named by the user: trace it through a flattening wrapper, as prepare does for the
-        # whole model (the talk traces GPT-2 this way and indexes its output in the loop).
+        # Named by the user, or found by auto mode's loop pattern: trace it through a flattening
+        # wrapper, as prepare does for the whole model (the talk traces GPT-2 this way and
+        # indexes its output in the loop).
         target = _flattening_wrapper(module, call)
         if target is None:
             return Candidate(path, rejected=f"returns a {type(call.output).__name__} with no "

@@ -34,11 +34,10 @@ def lower(context: Any, node: Any) -> bool:
 
     from torchready.convert.composite_ops import upstream_converter
     from torchready.convert.composite_ops._runtime_size import lower_at_runtime_size
+    from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
 
     if lower_at_runtime_size(context, node, "linear"):
         return True
-    from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
-
     if is_static_resize(context, node):
         x, output_size, align_corners, scales = parse_resize(context, node)
         sizes = (int(x.shape[-2]), int(x.shape[-1]))

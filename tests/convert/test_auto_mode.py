@@ -78,6 +78,7 @@ def _tokens_embedded():
 def test_trace_mode_reports_a_flag_from_a_traced_size_as_tr107():
     result = _convert(CausalSelfAttention(), _tokens_embedded(), mode="trace")
     assert result.failed_stage == "capture"
+    assert _outcomes(result) == ["trace failed at capture"]  # a pinned mode is not retried
     [finding] = [d for d in result.diagnostics if d.code == "TR107"]
     assert finding.name == "shape-dependent-branch" and finding.severity == Severity.ERROR
     assert finding.line == _line(CausalSelfAttention, "is_causal=mask is None")
