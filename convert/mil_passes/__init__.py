@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchready.convert.process_state import SharedPatch
+from torchready.convert.process_state import SharedPatch, ThreadRecords
 
 NAMESPACE = "torchready"
 _MODULES = ("fold_rank_over_five",)
@@ -49,28 +48,13 @@ class Record:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-class _Recording(threading.local):
-    def __init__(self) -> None:
-        self.stack: list[list[Record]] = []
+_records: ThreadRecords[Record] = ThreadRecords()
+note = _records.note
 
 
-_recording = _Recording()
-
-
-def note(record: Record) -> None:
-    if _recording.stack:
-        _recording.stack[-1].append(record)
-
-
-@contextlib.contextmanager
-def recording() -> Iterator[list[Record]]:
+def recording() -> contextlib.AbstractContextManager[list[Record]]:
     """Collect what the passes do in this thread inside this block."""
-    records: list[Record] = []
-    _recording.stack.append(records)
-    try:
-        yield records
-    finally:
-        _recording.stack.remove(records)
+    return _records.recording()
 
 
 def pass_modules() -> list[Any]:
