@@ -4,7 +4,6 @@ stops the search. Every model here was written for its test."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -219,9 +218,11 @@ def test_auto_finds_the_hybrid_pattern_and_converts_the_loop():
 
 
 def test_the_talks_sentence_completion_is_found_without_hints():
-    """fixtures/gpt2_completion.py with its spec's mode and traced_submodules removed: the loop
-    pattern names the GPT-2 predictor (its trace follows the loop's growing sentence)."""
-    from torchready.convert.capture.loop_pattern import find_loop_pattern
+    """fixtures/gpt2_completion.py:build_without_hints (no mode, no traced_submodules): auto's
+    capture finds the loop pattern, traces the GPT-2 predictor (its trace follows the loop's
+    growing sentence) and scripts the loop, as the hints ask. (Its conversion with parity is the
+    zoo's fixture:gpt2-completion-auto row.)"""
+    from torchready.convert.capture import capture
     from torchready.convert.prepare import prepare
 
     sys.path.insert(0, str(FIXTURES))
@@ -229,11 +230,12 @@ def test_the_talks_sentence_completion_is_found_without_hints():
         import gpt2_completion
     finally:
         sys.path.remove(str(FIXTURES))
-    spec = dataclasses.replace(gpt2_completion.build(), mode=None, traced_submodules=None)
-    pattern = find_loop_pattern(prepare(spec))
-    assert pattern is not None and pattern.site.children == ("next_token_predictor",)
-    [candidate] = pattern.candidates
-    assert candidate.path == "next_token_predictor" and candidate.traced is not None
+    spec = gpt2_completion.build_without_hints()
+    assert spec.mode is None and not spec.traced_submodules
+    captured = capture(prepare(spec), "auto")
+    assert captured.ok, captured.error
+    assert captured.mode == "hybrid" and captured.traced_submodules == ["next_token_predictor"]
+    assert "loops on a value computed from next_token_predictor's output" in captured.reason
 
 
 # --- a parity failure only at fp16 stops the search ----------------------------------------------
