@@ -18,7 +18,8 @@ signals. It is the idea of coremltools' `ct.utils.randomize_weights`, applied in
 
 `quick=True` marks the subset CI runs (`zoo.py --quick`): one or two models per family, chosen so
 that every fix torchready makes for the zoo is exercised (GQA attention, BEiT's indexed
-assignment, DINOv2's bicubic resize, BLOOM's autograd.Function, LeViT's cached biases).
+assignment, DINOv2's bicubic resize, BLOOM's autograd.Function, LeViT's cached biases, a feature
+pyramid resized to a flexible skip's size).
 """
 
 from __future__ import annotations
@@ -286,6 +287,15 @@ MODELS: list[ZooModel] = [
     ZooModel("fixture:segmentation", "fixture", _fixture("segmentation.py", "build"),
              quick=True),
     ZooModel("fixture:gpt2-completion", "fixture", _fixture("gpt2_completion.py", "build")),
+    ZooModel("fixture:gpt2-completion-auto", "fixture",
+             _fixture("gpt2_completion.py", "build_without_hints")),
+    # --- the walls of rank > 5, runtime-size resizes and traced flags ---------------------------
+    ZooModel("fixture:raft-correlation", "fixture (optical flow, rank-6 correlation)",
+             _fixture("optical_flow.py", "build")),
+    ZooModel("fixture:fpn-segmentation-flexible", "fixture (segmentation, flexible height)",
+             _fixture("fpn_segmentation.py", "build"), quick=True),
+    ZooModel("fixture:speech-decoder", "fixture (speech decoder, is_causal from n_ctx)",
+             _fixture("speech_decoder.py", "build")),
 ]
 
 

@@ -57,9 +57,11 @@ def to_coreml(
     """Convert `model` (an nn.Module, or a ModelSpec) to a Core ML ML program.
 
     mode: "trace", "script", "hybrid" (torch.jit), "export" (torch.export.export, then
-        coremltools' export frontend), or "auto": trace unless the trace depends on its example
-        (then hybrid), falling back to export (then hybrid) when that choice does not convert with
-        parity; `result.capture_reason` / `result.capture_attempts` say what was tried and why.
+        coremltools' export frontend), or "auto": hybrid for a `while` looping on a submodule's
+        output, else trace unless the trace depends on its example (then hybrid), falling back to
+        export, then hybrid or a plain trace, when that choice does not convert with parity (not
+        when parity fails only at fp16); `result.capture_reason` / `result.capture_attempts` say
+        what was tried, why, and what a kept trace froze.
     inputs: either Core ML input types (`ct.TensorType` / `ct.ImageType`, passed to ct.convert
         unchanged) or `--input` style declarations ("tokens:1x(1..64):int64", "image:1x3x224x224:image"),
         which also name the inputs, mark image inputs and flexible dimensions.

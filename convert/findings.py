@@ -20,12 +20,14 @@ CODE_NAMES = {
     "TR104": "data-dependent-control-flow",
     "TR105": "shape-dependent-loop",
     "TR106": "python-side-effect",
+    "TR107": "shape-dependent-branch",
     "TR201": "untyped-empty-container",
     "TR202": "unannotated-non-tensor-arg",
     "TR203": "unsupported-script-construct",
     "TR204": "optional-attribute-refinement",
     "TR301": "coreml-unsupported-op",
     "TR302": "float64",
+    "TR304": "rank-over-five",
     "TR401": "missing-eval",
 }
 

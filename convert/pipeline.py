@@ -4,7 +4,8 @@
          -> precision -> save
 
 capture..parity is one attempt (`_attempt`); auto mode runs another attempt with the next capture
-path (export, then hybrid) when its first choice fails to convert with parity, and says which
+path (`capture.auto.fallback_modes`: export, then hybrid or a plain trace) when its first choice
+fails to convert with parity, unless the failure is one no capture path changes, and says which
 path it kept and why (`capture_reason`, `capture_attempts`).
 
 Each stage is a function of its own module with a small result; this file only calls them in
@@ -208,47 +209,75 @@ def _run(spec: ModelSpec, options: PipelineOptions, result: ConversionResult | N
 
 # --- capture .. parity, and auto mode's fallbacks --------------------------------------------
 
-# Auto mode: what to try after the first choice failed. Trace is not retried after auto chose
-# hybrid: auto rejected it because the trace freezes data-dependent behaviour.
-_FALLBACKS = {"trace": ("export", "hybrid"), "hybrid": ("export",), "script": ("export",),
-              "export": ()}
-
-
 def _capture_until_parity(result: ConversionResult, spec: ModelSpec, prepared: Any,
                           options: PipelineOptions) -> None:
     """capture -> probe -> coverage -> convert -> metadata -> parity, once for a requested mode;
-    in auto mode again with the next candidate while a candidate fails, keeping the first that
-    converts with parity (or, when none does, the first choice) and saying why in
-    `capture_reason` and `capture_attempts`."""
+    in auto mode again with the next candidate (`capture.auto.fallback_modes`) while a candidate
+    fails, keeping the first that converts with parity (or, when none does, the first choice)
+    and saying why in `capture_reason` and `capture_attempts`."""
     import dataclasses
 
+    from torchready.convert.capture import auto
+
     requested = spec.mode or "auto"
-    queue = [requested]
+    queue: list[str] = [requested]
     attempts: list[ConversionResult] = []
+    failed_trace: list[ConversionResult] = []  # auto's trace, when it could not even capture
+    stopped = None
+    first_capture = None
     while queue:
         mode = queue.pop(0)
         attempt = dataclasses.replace(result, diagnostics=list(result.diagnostics),
                                       notes=list(result.notes), timings=result.timings)
-        _attempt(attempt, spec, prepared, mode, options, _Stages(attempt, options.progress))
-        if mode != requested:  # a fallback's own reason ("requested") is not why it ran
+        reused = auto.trace_fallback(first_capture) if mode == "trace" and first_capture \
+            else None
+        _attempt(attempt, spec, prepared, mode, options, _Stages(attempt, options.progress),
+                 captured=reused)
+        if mode != requested and reused is None:  # a fallback's own reason is not why it ran
             attempt.capture_reason = None
         attempts.append(attempt)
+        if mode == "auto":
+            first_capture = attempt.captured
+            trace = first_capture.alternatives.get("trace") if first_capture else None
+            if trace is not None and not trace.ok:  # tried first, failed at capture
+                failed_trace.append(_failed(dataclasses.replace(
+                    result, capture_mode="trace", diagnostics=list(trace.diagnostics)),
+                    "capture", trace.error))
         if requested != "auto" or attempt.failed_stage is None:
             break
-        if mode == "auto":  # the first choice's own fallbacks, minus what auto already ran
-            tried = {attempt.capture_mode or "trace"}
-            queue = [m for m in _FALLBACKS.get(attempt.capture_mode or "trace", ())
-                     if m not in tried]
+        stopped = auto.stops_the_search(attempt)
+        if stopped:
+            break
+        if mode == "auto":  # the first choice's own fallbacks (a failed trace is not retried)
+            queue = [m for m in auto.fallback_modes(first_capture)
+                     if not (m == "trace" and failed_trace)]
     chosen = next((a for a in attempts if a.failed_stage is None), attempts[0])
     for name in (f.name for f in dataclasses.fields(ConversionResult)):
         setattr(result, name, getattr(chosen, name))
-    result.capture_attempts = [_attempt_summary(a, options) for a in attempts]
+    result.capture_attempts = [_attempt_summary(a, options) for a in failed_trace + attempts]
     if requested == "auto":
-        steps = "; ".join(entry["outcome"] for entry in result.capture_attempts)
-        result.capture_reason = f"auto: {steps}" + (
-            f". {chosen.capture_reason}" if chosen.capture_reason else "")
-        if len(attempts) > 1:
-            result.notes.append(f"auto mode tried {len(attempts)} capture paths: {steps}")
+        _explain_auto(result, chosen, failed_trace + attempts, stopped)
+
+
+def _explain_auto(result: ConversionResult, chosen: ConversionResult,
+                  attempts: list[ConversionResult], stopped: str | None) -> None:
+    from torchready.convert.capture import auto
+
+    steps = "; ".join(entry["outcome"] for entry in result.capture_attempts)
+    result.capture_reason = f"auto: {steps}" + (
+        f". {chosen.capture_reason}" if chosen.capture_reason else "")
+    if chosen.capture_mode == "trace" and chosen.failed_stage is None:
+        # The capture's reason named what its TracerWarnings showed; probing came after.
+        probed = auto.frozen_branches([], chosen.shape_probes)
+        if probed:
+            result.capture_reason += f". Shape probing: the trace froze {probed}"
+    if stopped:
+        result.capture_reason += f". Stopped there: {stopped}"
+    if len(attempts) > 1:
+        result.notes.append(f"auto mode tried {len(attempts)} capture paths: {steps}")
+    failed = [d for a in attempts if a is not chosen for d in a.diagnostics]
+    result.diagnostics = _sorted(result.diagnostics + auto.carried_findings(
+        failed, result.diagnostics, chosen.capture_mode or ""))
 
 
 def _attempt_summary(attempt: ConversionResult, options: PipelineOptions) -> dict[str, Any]:
@@ -268,10 +297,15 @@ def _attempt_summary(attempt: ConversionResult, options: PipelineOptions) -> dic
 
 
 def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str,
-             options: PipelineOptions, stages: _Stages) -> ConversionResult:
-    """One capture path from capture to parity; a failure is recorded with `_failed`."""
+             options: PipelineOptions, stages: _Stages, captured: Any = None
+             ) -> ConversionResult:
+    """One capture path from capture to parity (from `captured` when auto mode already made
+    it); a failure is recorded with `_failed`."""
+    from torchready.convert.coreml.mil_records import settled_by_folding
+
     with stages.run("capture", f"capturing the model ({mode})") as stage:
-        captured = _capture(prepared, mode, spec.traced_submodules)
+        if captured is None:
+            captured = _capture(prepared, mode, spec.traced_submodules)
         result.captured = captured
         result.diagnostics.extend(captured.diagnostics)
         result.notes.extend(captured.notes)
@@ -306,6 +340,7 @@ def _attempt(result: ConversionResult, spec: ModelSpec, prepared: Any, mode: str
     result.notes.extend(conversion.notes)
     result.notes.extend(_untested_versions())
     result.diagnostics.extend(_without_repeats(conversion.diagnostics, result.diagnostics))
+    result.diagnostics = settled_by_folding(result.diagnostics, conversion.folded_at)
     if not conversion.ok:
         stopped_at = [d.details.get("op") for d in conversion.diagnostics if d.code == "TR301"]
         if stopped_at:  # name every op without a converter, not just the first one it hit

@@ -13,6 +13,9 @@ change exactly as long as it is needed:
 * `inside()` says whether the current thread is in a call, so a patch can route by thread: the
   registry's converters and the log handler only act for threads inside a torchready call and
   hand everything from other threads to what was there before.
+
+What the patched code did during one call (which converters and passes ran) is kept per thread
+too (`ThreadRecords`), so concurrent calls never see one another's records.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 
 class SharedPatch:
@@ -66,3 +71,30 @@ class SharedPatch:
                 if self._users == 0:
                     saved, self._saved = self._saved, None
                     self._restore(saved)
+
+
+class ThreadRecords(Generic[T]):
+    """Items noted in a thread while it is inside `recording()`; the innermost block gets them."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _stack(self) -> list[list[T]]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        return self._local.stack
+
+    def note(self, item: T) -> None:
+        stack = self._stack()
+        if stack:
+            stack[-1].append(item)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[T]]:
+        records: list[T] = []
+        stack = self._stack()
+        stack.append(records)
+        try:
+            yield records
+        finally:
+            stack.remove(records)

@@ -275,9 +275,14 @@ def shape_names(func: ast.FunctionDef) -> set[str]:
 
 def line_reads_shape(path: str, line: int) -> bool:
     """Whether the code on `line` uses a tensor's shape, directly or through a local name."""
+    return any(reads_shape(node, path, line) for node in expressions_at(path, line))
+
+
+def reads_shape(node: ast.AST, path: str, line: int) -> bool:
+    """Whether the expression `node` (on `line` of `path`) uses a tensor's shape, directly or
+    through a local name of the function around it."""
     func = enclosing_function(path, line)
-    names = shape_names(func) if func is not None else set()
-    return any(_reads_shape(node, names) for node in expressions_at(path, line))
+    return _reads_shape(node, shape_names(func) if func is not None else set())
 
 
 def expressions_at(path: str, line: int) -> list[ast.AST]:

@@ -6,9 +6,10 @@ Modes (one module each): `trace` (torch.jit.trace; TracerWarnings become TR102-T
 the user's lines and classified harmful/benign), `script` (torch.jit.script; compiler errors
 become TR201-TR204 at the user's line), `hybrid` (the talk's GPT-2 recipe: trace the submodules
 that are free of data-dependent control flow, script the module around them), `export`
-(torch.export.export + run_decompositions, for coremltools' export frontend) and `auto` (trace
-unless the trace is shown to depend on its example; hybrid otherwise, saying why; the pipeline
-falls back to the other modes when that choice does not convert with parity).
+(torch.export.export + run_decompositions, for coremltools' export frontend) and `auto` (hybrid
+for a `while` that loops on a submodule's output; else trace unless the trace is shown to depend
+on its example, hybrid otherwise, saying why; the pipeline falls back to the other modes, a plain
+trace always among them, when that choice does not convert with parity).
 """
 
 from __future__ import annotations

@@ -108,7 +108,12 @@ class Candidate:
     notes: list[str] = field(default_factory=list)
 
 
-def try_trace(path: str, module: Any, call: CallRecord | None, forced: bool) -> Candidate:
+def try_trace(path: str, module: Any, call: CallRecord | None, forced: bool,
+              flatten_outputs: bool = False, shapes_seen: bool = False) -> Candidate:
+    """Trace one submodule on the inputs it received. `forced`: named by the user (kept even
+    when its trace warns). `flatten_outputs`: a ModelOutput/dict result is traced through a
+    flattening wrapper. `shapes_seen`: its first and last calls had different sizes, so findings
+    that depend only on sizes are settled by reproducing both."""
     import torch
 
     if call is None:
@@ -121,10 +126,11 @@ def try_trace(path: str, module: Any, call: CallRecord | None, forced: bool) -> 
         return Candidate(path, rejected="called with non-tensor arguments")
     target = module
     if not _is_tensor_tuple(call.output):
-        if not forced:
+        if not (forced or flatten_outputs):
             return Candidate(path, rejected=f"returns a {type(call.output).__name__}")
-        # Named by the user: trace it through a flattening wrapper, as prepare does for the
-        # whole model (the talk traces GPT-2 this way and indexes its output in the loop).
+        # Named by the user, or found by auto mode's loop pattern: trace it through a flattening
+        # wrapper, as prepare does for the whole model (the talk traces GPT-2 this way and
+        # indexes its output in the loop).
         target = _flattening_wrapper(module, call)
         if target is None:
             return Candidate(path, rejected=f"returns a {type(call.output).__name__} with no "
@@ -140,7 +146,8 @@ def try_trace(path: str, module: Any, call: CallRecord | None, forced: bool) -> 
     lines = index_graph_lines(result.module.inlined_graph, module)
     diagnostics, _ = warning_diagnostics(result.records, lines, [])
     harmful = [d for d in diagnostics if d.code in _DISQUALIFYING
-               and d.details.get("classification") == "harmful"]
+               and d.details.get("classification") == "harmful"
+               and not (shapes_seen and d.details.get("depends_on") == "shape")]
     if harmful and not forced:
         where = ", ".join(f"{d.code} at line {d.line}" for d in harmful)
         return Candidate(path, rejected=f"its trace depends on the example ({where})")
@@ -214,13 +221,18 @@ def _swap(model: Any, replacements: dict[str, Any]) -> dict[str, Any]:
 
 
 def hybrid_capture(prepared: Any, traced_submodules: list[str] | None = None,
-                   reason: str = "requested", extra: list[Diagnostic] | None = None) -> Captured:
+                   reason: str = "requested", extra: list[Diagnostic] | None = None,
+                   candidates: list[Candidate] | None = None) -> Captured:
+    """`candidates`: submodules already traced (auto mode's loop pattern); else the ones named
+    in `traced_submodules`, else detected."""
     started = time.perf_counter()
     model = prepared.original
     wrapper = prepared.module
-    calls = record_calls(model, wrapper, prepared.example_inputs)
     rejected: dict[str, str] = {}
-    if traced_submodules:
+    calls = record_calls(model, wrapper, prepared.example_inputs) if candidates is None else {}
+    if candidates is not None:
+        candidates = list(candidates)
+    elif traced_submodules:
         candidates = []
         for path in traced_submodules:
             _, _, child = _resolve(model, path)

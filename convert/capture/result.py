@@ -31,6 +31,8 @@ class Captured:
     error: str | None = None  # one sentence when capture failed
     error_location: tuple[str, int] | None = None
     exported_program: Any = None  # export mode: the decomposed torch.export.ExportedProgram
+    # Captures auto mode made on the way to this one, by mode ("trace"), for its fallbacks.
+    alternatives: dict[str, Captured] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -20,6 +20,7 @@ from torchready.convert.capture.graph_lines import LineFacts, changed_lines, ind
 from torchready.convert.capture.probes import Probe, outputs_match, run, shape_probe, value_probe
 from torchready.convert.capture.recording import RecordedWarning, recording_warnings
 from torchready.convert.capture.result import Captured, Check
+from torchready.convert.capture.traced_flags import traced_flag_diagnostics
 from torchready.convert.capture.tracer_warnings import ProbeTrace, warning_diagnostics
 from torchready.convert.findings import finding
 from torchready.convert.python_source import display_path
@@ -80,6 +81,7 @@ def trace_failure(error: BaseException, started: float, mode: str = "trace") -> 
             "TR101", where[0], where[1],
             f"torch.jit.trace cannot record this output: {first}. Return tensors or tuples of "
             "tensors from traced code.", origin="trace"))
+    diagnostics += traced_flag_diagnostics(error, where)
     at = f" at {display_path(where[0])}:{where[1]}" if where else ""
     return Captured(module=None, mode=mode, reason="torch.jit.trace failed",
                     diagnostics=diagnostics,

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from torchready.convert.coreml.registry import Converter, Lowering, Overlay, Previous
+from torchready.convert.process_state import ThreadRecords
 
 # One module per op, in the order `torchready audit` lists them.
 _MODULES = ("diff", "new_ones", "scalar_cast", "sdpa_gqa", "tensor_assign", "upsample_bicubic",
@@ -97,21 +97,15 @@ def by_kind(kind: str) -> CompositeOp:
 # --- the registry, scoped to torchready's calls ---------------------------------------------
 
 
-class _Applied(threading.local):
-    def __init__(self) -> None:
-        self.stack: list[list[str]] = []
-
-
-_applied = _Applied()
+_applied: ThreadRecords[str] = ThreadRecords()
 
 
 def _recording_lowering(op: CompositeOp) -> Lowering:
     def lowering(context: Any, node: Any) -> None:
         # A lowering may return False to say "nothing to fix here" (fixes that override a
         # coremltools converter only matter on some inputs); anything else counts as applied.
-        needed = op.lower(context, node)
-        if _applied.stack and needed is not False:
-            _applied.stack[-1].append(op.kind)
+        if op.lower(context, node) is not False:
+            _applied.note(op.kind)
 
     lowering.__doc__ = op.summary
     return lowering
@@ -164,10 +158,8 @@ def disabled(kind: str) -> contextlib.AbstractContextManager[None]:
 def recording_applied() -> Iterator[list[str]]:
     """Collect the kinds of the composite ops coremltools calls in this thread inside this block
     (unique, sorted once the block ends)."""
-    applied: list[str] = []
-    _applied.stack.append(applied)
-    try:
-        yield applied
-    finally:
-        _applied.stack.remove(applied)
-        applied[:] = sorted(set(applied))
+    with _applied.recording() as applied:
+        try:
+            yield applied
+        finally:
+            applied[:] = sorted(set(applied))

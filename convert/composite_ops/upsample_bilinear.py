@@ -1,5 +1,5 @@
-"""aten::upsample_bilinear2d with a scale factor that gives a fractional size: a fix
-(override=True).
+"""aten::upsample_bilinear2d with a scale factor that gives a fractional size, or to a size known
+only at prediction time: a fix (override=True).
 
 Root cause (coremltools 9.0, converters/mil/frontend/torch/ops.py, `upsample_bilinear2d`): with a
 scale factor (recompute_scale_factor unset) and align_corners=False, the converter raises
@@ -10,8 +10,11 @@ positions (i + 0.5) / 0.75 - 0.5) cannot be converted.
 
 Fix: exactly those nodes are lowered like bicubic (`_separable`): two matmuls with the weight
 matrices computed by torch's own `upsample_bilinear2d` at conversion time, with the output size
-and the scale in double precision as torch has them. Every other node goes to the converter
-registered before this one (the lowering returns False, so audit does not list it).
+and the scale in double precision as torch has them. A runtime output size
+(`F.interpolate(x, size=skip.shape[-2:])` with flexible inputs), which coremltools' graph pass
+`torch_upsample_to_core_upsample` cannot map, is lowered by `_runtime_size` (iOS 17 `resize`, or
+torch's index arithmetic as gathers). Every other node goes to the converter registered before
+this one (the lowering returns False, so audit does not list it).
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from typing import Any
 KIND = "upsample_bilinear2d"
 ALIASES: tuple[str, ...] = ("upsample_bilinear2d.vec",)  # torch.export's name
 OVERRIDE = True
-SUMMARY = ("bilinear resize by a scale factor giving a fractional size (aten::upsample_bilinear2d): "
-           "torch's own weights as two matmuls; coremltools refuses it")
+SUMMARY = ("bilinear resize by a scale factor giving a fractional size, or to a runtime size "
+           "(aten::upsample_bilinear2d): torch's own weights as two matmuls, or torch's index "
+           "arithmetic at runtime; coremltools refuses both")
 
 
 def lower(context: Any, node: Any) -> bool:
     import torch
 
     from torchready.convert.composite_ops import upstream_converter
+    from torchready.convert.composite_ops._runtime_size import lower_at_runtime_size
     from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
 
+    if lower_at_runtime_size(context, node, "linear"):
+        return True
     if is_static_resize(context, node):
         x, output_size, align_corners, scales = parse_resize(context, node)
         sizes = (int(x.shape[-2]), int(x.shape[-1]))

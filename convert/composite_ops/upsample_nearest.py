@@ -1,4 +1,5 @@
-"""aten::upsample_nearest2d at a non-integer scale, and nearest-exact: a fix (override=True).
+"""aten::upsample_nearest2d at a non-integer scale or a runtime size, and nearest-exact: a fix
+(override=True).
 
 Root cause (coremltools 9.0, converters/mil/frontend/torch/ops.py, `upsample_nearest2d`): the
 converter turns the output size into a scale factor and emits MIL `upsample_nearest_neighbor`,
@@ -12,9 +13,12 @@ size) converts without a warning and picks other rows than torch (parity fails w
 Fix: nearest resampling is a selection, linear and separable: for static sizes it is exactly
 `Sh @ x @ Sw^T` with 0/1 matrices computed by torch's own kernel at conversion time (`_separable`,
 as bicubic), so the indices, the scale factor in double precision and nearest-exact's half-pixel
-rule are torch's. An integer upscaling without an explicit odd scale factor is left to
-coremltools' converter, which is exact there (the lowering returns False, so audit does not
-list it); dynamic sizes too.
+rule are torch's. A runtime output size (`F.interpolate(mask, size=image.shape[-2:])` with
+flexible inputs), which coremltools' graph pass `torch_upsample_to_core_upsample` cannot map, is
+lowered by `_runtime_size`: torch's nearest (or nearest-exact) index arithmetic as gathers. An
+integer upscaling without an explicit odd scale factor is left to coremltools' converter, which
+is exact there (the lowering returns False, so audit does not list it), and so is a flexible
+input resized by a constant scale factor.
 """
 
 from __future__ import annotations
@@ -26,17 +30,21 @@ KIND = "upsample_nearest2d"
 ALIASES: tuple[str, ...] = ("upsample_nearest2d.vec", "_upsample_nearest_exact2d",
                             "_upsample_nearest_exact2d.vec")
 OVERRIDE = True
-SUMMARY = ("nearest resize to a non-integer size and nearest-exact (aten::upsample_nearest2d, "
-           "_upsample_nearest_exact2d): torch's own index selection as two matmuls")
+SUMMARY = ("nearest resize to a non-integer or runtime size and nearest-exact "
+           "(aten::upsample_nearest2d, _upsample_nearest_exact2d): torch's own index selection "
+           "as two matmuls, or torch's index arithmetic at runtime")
 
 
 def lower(context: Any, node: Any) -> bool:
     import torch
     from coremltools.converters.mil.frontend.torch.utils import sanitize_op_kind
 
+    from torchready.convert.composite_ops._runtime_size import lower_at_runtime_size
     from torchready.convert.composite_ops._separable import is_static_resize, parse_resize, resample
 
     exact = sanitize_op_kind(node.kind).startswith("_")
+    if lower_at_runtime_size(context, node, "nearest-exact" if exact else "nearest"):
+        return True
     if not is_static_resize(context, node) and not exact:
         return _upstream(context, node)
     x, output_size, _, scales = parse_resize(context, node, with_align_corners=False)

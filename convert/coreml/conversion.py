@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchready.convert.coreml.errors import FailedNode, conversion_diagnostic, first_line
+from torchready.convert.coreml.mil_records import (folded_lines, folded_notes, rank_diagnostic,
+                                                   refusal)
 from torchready.convert.coreml.inputs import InputPlan, coreml_input_types, plan_inputs
 from torchready.convert.coreml.quiet import ConverterLog, ProgressCallback, import_coremltools, recording
 from torchready.convert.coreml.torch_graph import GraphIndex, capturing_converted_graph
@@ -67,6 +69,7 @@ class Conversion:
     graph_index: GraphIndex = field(default_factory=GraphIndex)
     composite_ops_applied: list[str] = field(default_factory=list)
     graph_passes_applied: list[str] = field(default_factory=list)  # torchready.convert.graph_passes names
+    folded_at: list[tuple[str, int]] = field(default_factory=list)  # rank > 5 values folded there
     failed_node: FailedNode | None = None
     error: str | None = None  # first line of coremltools' message on failure
     notes: list[str] = field(default_factory=list)
@@ -148,10 +151,27 @@ def plan_conversion(
 
 
 def _compute_precision(ct: Any, options: CoreMLOptions) -> Any:
+    """coremltools' precision; fp16 always keeps the index arithmetic of torchready's
+    runtime-size resizes in float32 (an fp16 pixel index is wrong beyond a few hundred pixels),
+    and the ops `options.op_selector` keeps."""
+    from torchready.convert.composite_ops._runtime_size import keep_fp32
+
     precision = getattr(ct.precision, PRECISIONS[options.compute_precision.lower()])
-    if options.op_selector is None or precision != ct.precision.FLOAT16:
+    if precision != ct.precision.FLOAT16:
         return precision
-    return ct.transform.FP16ComputePrecision(op_selector=options.op_selector)
+    chosen = options.op_selector
+    return ct.transform.FP16ComputePrecision(
+        op_selector=keep_fp32 if chosen is None else lambda op: keep_fp32(op) and chosen(op))
+
+
+def record_mil_passes(conversion: Conversion, records: list[Any], root: Any = None) -> None:
+    """Name the MIL passes that rewrote the program, and say what they did where."""
+    notes = folded_notes(records, conversion.graph_index, root)
+    conversion.folded_at = folded_lines(records, conversion.graph_index, root)
+    if notes:
+        names = {record.pass_name for record in records if record.outcome == "folded"}
+        conversion.graph_passes_applied += sorted(names - set(conversion.graph_passes_applied))
+        conversion.notes.extend(notes)
 
 
 def convert_script_module(
@@ -177,6 +197,7 @@ def convert_script_module(
     Raises UsageError for declarations that cannot work (unknown input in `flexible`, an example
     outside its range, ...); conversion failures are returned as diagnostics, not raised.
     """
+    from torchready.convert import mil_passes
     from torchready.convert.composite_ops import installed, recording_applied
     from torchready.convert.graph_passes import run_graph_passes
 
@@ -190,9 +211,10 @@ def convert_script_module(
     conversion.notes.extend(f"graph pass skipped after an error (a torchready bug): {failure}"
                             for failure in passes.failed)
     with installed(), recording(progress) as log, capturing_converted_graph() as captured, \
-            recording_applied() as applied:
+            recording_applied() as applied, mil_passes.recording() as mil_records, \
+            mil_passes.installed() as pipeline:
         try:
-            conversion.mlmodel = ct.convert(script_module, **arguments)
+            conversion.mlmodel = ct.convert(script_module, pass_pipeline=pipeline, **arguments)
         except Exception as error:  # coremltools raises anything from any layer
             conversion.error = first_line(error)
             failure = error
@@ -201,11 +223,17 @@ def convert_script_module(
     conversion.log = log
     conversion.graph_index = GraphIndex.of(captured.get("graph"))
     conversion.composite_ops_applied = list(applied)
+    record_mil_passes(conversion, mil_records, root)
     if failure is not None:
-        diagnostic, node = conversion_diagnostic(failure, log, conversion.graph_index,
-                                                 fallback_location, root)
-        conversion.diagnostics.append(diagnostic)
-        conversion.failed_node = node
+        refused = refusal(mil_records, failure)
+        if refused is not None:
+            conversion.diagnostics.append(
+                rank_diagnostic(refused, conversion.graph_index, fallback_location, root))
+        else:
+            diagnostic, node = conversion_diagnostic(failure, log, conversion.graph_index,
+                                                     fallback_location, root)
+            conversion.diagnostics.append(diagnostic)
+            conversion.failed_node = node
     conversion.notes.extend(
         message.text for message in log.unique()
         if message.level != "error" and not any(p.search(message.text) for p in _NOISE)

@@ -52,8 +52,11 @@ def convert_exported_program(
     progress: ProgressCallback | None = None,
 ) -> Conversion:
     """Convert a decomposed ExportedProgram; failures are returned as diagnostics."""
+    from torchready.convert import mil_passes
     from torchready.convert.composite_ops import installed, recording_applied
     from torchready.convert.coreml import export_ops
+    from torchready.convert.coreml.conversion import record_mil_passes
+    from torchready.convert.coreml.mil_records import rank_diagnostic, refusal
 
     ct, conversion, arguments = plan_conversion(
         input_names=input_names, example_inputs=example_inputs, output_names=output_names,
@@ -62,15 +65,21 @@ def convert_exported_program(
     conversion.graph_index = FxGraphIndex.of(program)  # type: ignore[assignment]
     failure = None
     with installed(), export_ops.installed(), recording(progress) as log, \
-            recording_applied() as applied, export_ops.recording() as export_applied:
+            recording_applied() as applied, export_ops.recording() as export_applied, \
+            mil_passes.recording() as mil_records, mil_passes.installed() as pipeline:
         try:
-            conversion.mlmodel = ct.convert(program, **arguments)
+            conversion.mlmodel = ct.convert(program, pass_pipeline=pipeline, **arguments)
         except Exception as error:  # coremltools raises anything from any layer
             conversion.error = first_line(error)
             failure = error
     conversion.log = log
     conversion.composite_ops_applied = list(applied) + list(export_applied)
-    if failure is not None:
+    record_mil_passes(conversion, mil_records)
+    refused = refusal(mil_records, failure)
+    if refused is not None:
+        conversion.diagnostics.append(
+            rank_diagnostic(refused, conversion.graph_index, fallback_location))
+    elif failure is not None:
         conversion.diagnostics.append(export_conversion_diagnostic(
             failure, list(log.errors()), conversion.graph_index, fallback_location))
     conversion.notes.extend(

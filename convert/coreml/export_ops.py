@@ -31,11 +31,11 @@ that did something are noted so the conversion reports them like torchready's co
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 from torchready.convert.coreml.registry import Converter, Lowering, Overlay, Previous
+from torchready.convert.process_state import ThreadRecords
 
 _DUNDER_ALIASES = {"__or__": "or", "__xor__": "xor"}
 
@@ -61,27 +61,19 @@ def _promoted_dtype(node: Any, tensor_dtype: Any, scalar: Any) -> Any:
     return tensor_dtype
 
 
-class _Applied(threading.local):
-    def __init__(self) -> None:
-        self.names: list[str] | None = None
-
-
-_applied = _Applied()
-
-
-def _note(name: str) -> None:
-    if _applied.names is not None and name not in _applied.names:
-        _applied.names.append(name)
+_applied: ThreadRecords[str] = ThreadRecords()
+_note = _applied.note
 
 
 @contextlib.contextmanager
 def recording() -> Iterator[list[str]]:
-    """The lowerings that did something in this thread while the block runs."""
-    previous, _applied.names = _applied.names, []
-    try:
-        yield _applied.names
-    finally:
-        _applied.names = previous
+    """The lowerings that did something in this thread while the block runs (each once, in the
+    order they first ran)."""
+    with _applied.recording() as names:
+        try:
+            yield names
+        finally:
+            names[:] = dict.fromkeys(names)
 
 
 def alias(context: Any, node: Any) -> None:

@@ -1,6 +1,6 @@
-"""torchready leaves the process as it found it: coremltools' op registry, its logger, Python's
-warnings and coremltools' progress bars are the same before and after `to_coreml`, `audit` and
-`torchready convert`, through TorchScript and torch.export, when the call succeeds, fails or
+"""torchready leaves the process as it found it: coremltools' op and pass registries, its logger,
+Python's warnings and coremltools' progress bars are the same before and after `to_coreml`,
+`audit` and `torchready convert`, through TorchScript and torch.export, when the call succeeds, fails or
 raises; a converter the user registered is the one the user's own ct.convert uses, even while a
 torchready conversion runs in another thread."""
 
@@ -30,6 +30,7 @@ from coremltools.converters.mil.frontend.torch.ops import (  # noqa: E402
 from coremltools.converters.mil.frontend.torch.torch_op_registry import (  # noqa: E402
     _TORCH_OPS_REGISTRY,
 )
+from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY  # noqa: E402
 
 
 class Boundaries(nn.Module):
@@ -38,6 +39,16 @@ class Boundaries(nn.Module):
     def forward(self, positions):
         steps = torch.diff(positions, prepend=positions[:, :1] - 1, dim=-1)
         return (steps != 1).to(torch.float32).cumsum(-1) + positions.new_ones(positions.size(1))
+
+
+class RankSixThenResize(nn.Module):
+    """Needs torchready's MIL pass (a rank-6 view) and its runtime-size resize (a size read from
+    a flexible input)."""
+
+    def forward(self, x, skip):
+        b, c, h, w = x.shape
+        folded = (x.view(b, c, 1, h, 1, w) * 2).reshape(b, c, h, w)
+        return F.interpolate(folded, size=skip.shape[-2:], mode="bilinear")
 
 
 class Unsupported(nn.Module):
@@ -69,6 +80,7 @@ def _process_state():
                      for attribute in ("tqdm", "_tqdm") if hasattr(module, attribute)}
     return {
         "registry": dict(_TORCH_OPS_REGISTRY.name_to_func_mapping),
+        "pass registry": dict(PASS_REGISTRY.passes),
         "coremltools logger": (logger.level, logger.propagate, tuple(logger.handlers),
                                tuple(logger.filters), logger.disabled),
         "coremltools child loggers": children,
@@ -92,8 +104,11 @@ def test_both_frontends_look_converters_up_in_the_one_registry_the_snapshot_cove
 
 
 def _torchready_entries():
-    return sorted(name for name, func in _TORCH_OPS_REGISTRY.name_to_func_mapping.items()
-                  if (getattr(func, "__module__", "") or "").startswith("torchready"))
+    ops = [name for name, func in _TORCH_OPS_REGISTRY.name_to_func_mapping.items()
+           if (getattr(func, "__module__", "") or "").startswith("torchready")]
+    passes = [name for name, graph_pass in PASS_REGISTRY.passes.items()
+              if (getattr(graph_pass, "__module__", "") or "").startswith("torchready")]
+    return sorted(ops + passes)
 
 
 @pytest.fixture
@@ -118,6 +133,17 @@ def test_a_conversion_leaves_the_process_as_it_found_it(unchanged, call, mode):
     assert result.ok, result.error
     applied = set(result.composite_ops_applied)
     assert {"diff", "new_ones"} <= applied  # torchready's converters did run inside the call
+
+
+@pytest.mark.parametrize("mode", ["trace", "export"])
+def test_the_mil_pass_and_the_runtime_size_resize_are_scoped_too(unchanged, mode):
+    generator = torch.Generator().manual_seed(0)
+    inputs = (torch.randn(1, 2, 3, 4, generator=generator), torch.zeros(1, 1, 5, 7))
+    result = to_coreml(RankSixThenResize(), inputs, mode=mode, lint=False, parity=False,
+                       flexible={"skip": {2: (2, 16), 3: (2, 16)}})
+    assert result.ok, result.error
+    assert "fold_rank_over_five" in result.conversion.graph_passes_applied
+    assert "upsample_bilinear2d" in result.composite_ops_applied
 
 
 @pytest.mark.parametrize("mode", ["trace", "export"])

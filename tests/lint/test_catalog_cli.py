@@ -61,7 +61,8 @@ def test_rules_lists_every_catalog_code_with_its_fix_availability():
     assert static == CATALOG
     # The codes no rule owns are listed too, so a user can look up what the output shows.
     assert {code: entry["name"] for code, entry in listed.items() if not entry["static"]} == \
-        {"TR000": "syntax-error", "TR303": "coreml-conversion-failed"}
+        {"TR000": "syntax-error", "TR107": "shape-dependent-branch",
+         "TR303": "coreml-conversion-failed"}
     for rule in all_rules():
         assert listed[rule.CODE]["fix"] == (rule.FIX.value if rule.FIX else None)
         # A rule that offers fixes has examples that show them, and vice versa.
@@ -82,7 +83,8 @@ def test_every_rule_documents_the_ruff_sections():
 
 
 def test_explain_documents_the_codes_no_static_rule_owns():
-    for code, name in (("TR000", "syntax-error"), ("TR303", "coreml-conversion-failed")):
+    for code, name in (("TR000", "syntax-error"), ("TR107", "shape-dependent-branch"),
+                       ("TR303", "coreml-conversion-failed")):
         for asked in (code, code.lower(), name):
             result = run_cli("explain", asked)
             assert result.returncode == 0, result.stderr
