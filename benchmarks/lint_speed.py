@@ -10,8 +10,13 @@ resident memory of the whole process tree (the workers of a pool summed), then t
 * libcst's bare parse, in this process, for scale;
 * TorchFix 0.7 (`torchfix --select ALL`, installed on first use in benchmarks/.venv-compare,
   because it pins libcst<1.6) and ruff (`ruff check --select ALL --no-cache`);
+* warm with one file edited (a copy of the tree): inside a function body, and adding a function
+  (the project links again);
 * single-file latency: `torchready lint` on one ~500-line model file, process start to exit
   (the pre-commit case).
+
+Wall times on a shared machine follow its load; the CPU column (the process's own user+sys
+seconds, without pool workers) is what to compare for one-job runs.
 
 It prints numbers and asserts nothing: timings on a shared 2-core machine are noisy.
 """
@@ -41,6 +46,9 @@ class Measurement:
     name: str
     seconds: float
     peak_rss_mb: float
+    # user+sys seconds of the process itself (not of pool workers, which are the forkserver's
+    # children): comparable across runs on a busy machine for one-job runs
+    cpu_seconds: float = 0.0
 
 
 def main() -> None:
@@ -50,6 +58,9 @@ def main() -> None:
                                          "this range, e.g. a-c (the research notes' subset)")
     parser.add_argument("--no-compare", action="store_true", help="skip TorchFix and ruff")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--warm-only", action="store_true",
+                        help="skip the cold runs: fill the cache once, then time the warm runs "
+                             "and the edits (the full tree's cold runs take long)")
     args = parser.parse_args()
 
     folder = Path(args.folder).resolve() if args.folder else transformers_models()
@@ -63,15 +74,17 @@ def main() -> None:
     results: list[Measurement] = []
     torchready = [sys.executable, "-m", "torchready", "lint", "--exit-zero", "--format", "json"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    results.append(_run("torchready cold, 1 job",
-                        [*torchready, "--no-cache", "-j", "1", str(folder)], workdir, env))
-    results.append(_run(f"torchready cold, {args.jobs} jobs",
-                        [*torchready, "--no-cache", "-j", str(args.jobs), str(folder)], workdir,
-                        env))
+    if not args.warm_only:
+        results.append(_run("torchready cold, 1 job",
+                            [*torchready, "--no-cache", "-j", "1", str(folder)], workdir, env))
+        results.append(_run(f"torchready cold, {args.jobs} jobs",
+                            [*torchready, "--no-cache", "-j", str(args.jobs), str(folder)],
+                            workdir, env))
     _run("(filling the cache)", [*torchready, "-j", str(args.jobs), str(folder)], workdir, env,
          quiet=True)
     results.append(_run("torchready warm (cache)",
                         [*torchready, "-j", str(args.jobs), str(folder)], workdir, env))
+    results += _edited_runs(folder, workdir, [*torchready, "-j", str(args.jobs)], env)
     results.append(Measurement("libcst parse only (in process)", _parse_time(files), 0.0))
     if not args.no_compare:
         tools = _compare_tools()
@@ -85,16 +98,19 @@ def main() -> None:
                             [tools / "ruff", "check", "--select", "ALL", "--no-cache",
                              "--exit-zero", "--quiet", str(folder)], workdir, env))
 
-    print(f"{'tool':40} {'wall s':>8} {'files/s':>9} {'lines/s':>10} {'peak RSS MB':>12}")
+    print(f"{'tool':40} {'wall s':>8} {'cpu s':>8} {'files/s':>9} {'lines/s':>10} "
+          f"{'peak RSS MB':>12}")
     for m in results:
-        print(f"{m.name:40} {m.seconds:8.2f} {len(files) / m.seconds:9.1f} "
+        print(f"{m.name:40} {m.seconds:8.2f} {m.cpu_seconds:8.2f} {len(files) / m.seconds:9.1f} "
               f"{lines / m.seconds:10.0f} {m.peak_rss_mb:12.0f}")
     by_name = {m.name: m.seconds for m in results}
-    cold1 = by_name["torchready cold, 1 job"]
-    cold_n = by_name[f"torchready cold, {args.jobs} jobs"]
+    cold1 = by_name.get("torchready cold, 1 job")
+    cold_n = by_name.get(f"torchready cold, {args.jobs} jobs")
     warm = by_name["torchready warm (cache)"]
-    print(f"\n{args.jobs} jobs vs 1 job: {cold1 / cold_n:.2f}x    warm vs cold: {cold_n / warm:.1f}x")
-    if "TorchFix 0.7 --select ALL, 1 job" in by_name:
+    if cold1 and cold_n:
+        print(f"\n{args.jobs} jobs vs 1 job: {cold1 / cold_n:.2f}x    "
+              f"warm vs cold: {cold_n / warm:.1f}x")
+    if cold1 and "TorchFix 0.7 --select ALL, 1 job" in by_name:
         print(f"torchready vs TorchFix, 1 job: {by_name['TorchFix 0.7 --select ALL, 1 job'] / cold1:.2f}x"
               f"    {args.jobs} jobs: "
               f"{by_name[f'TorchFix 0.7 --select ALL, {args.jobs} jobs'] / cold_n:.2f}x")
@@ -106,20 +122,45 @@ def _run(name: str, command, cwd: Path, env, quiet: bool = False) -> Measurement
     start = time.perf_counter()
     process = subprocess.Popen([str(part) for part in command], cwd=cwd, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = _watch_memory(process)
+    peak, cpu = _watch_memory(process)
     seconds = time.perf_counter() - start
     if not quiet:
-        print(f"  {name}: {seconds:.2f} s, exit {process.returncode}", flush=True)
-    return Measurement(name, seconds, peak)
+        print(f"  {name}: {seconds:.2f} s (cpu {cpu:.2f} s), exit {process.returncode}",
+              flush=True)
+    return Measurement(name, seconds, peak, cpu)
 
 
-def _watch_memory(process: subprocess.Popen) -> float:
-    """Peak of the summed RSS of the process and all its descendants, sampled every 50 ms."""
+def _edited_runs(folder: Path, workdir: Path, torchready: list, env) -> list[Measurement]:
+    """Warm runs on a copy of the tree after editing one large modeling file: inside a
+    function body (its summary stays: only that file is analysed again), and adding a function
+    (its summary changes: the project links again)."""
+    copy = workdir / "edited"
+    shutil.copytree(folder, copy)
+    target = max(copy.rglob("modeling_*.py"), key=lambda path: path.stat().st_size)
+    _run("(filling the cache of the copy)", [*torchready, str(copy)], workdir, env, quiet=True)
+    measurements = []
+    source = target.read_text()
+    first = source.index("\n        return ")
+    target.write_text(source[:first] + "\n        pass" + source[first:])
+    measurements.append(_run("torchready warm, 1 file edited (body)",
+                             [*torchready, str(copy)], workdir, env))
+    target.write_text(target.read_text() + "\n\ndef _added_helper(x):\n    return x * 2\n")
+    measurements.append(_run("torchready warm, 1 file edited (relink)",
+                             [*torchready, str(copy)], workdir, env))
+    return measurements
+
+
+def _watch_memory(process: subprocess.Popen) -> tuple[float, float]:
+    """Peak of the summed RSS of the process and all its descendants, sampled every 50 ms, and
+    the process's own CPU seconds."""
     peak = 0
-    while process.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid == process.pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return peak / 1024, usage.ru_utime + usage.ru_stime
         peak = max(peak, sum(_rss_kb(pid) for pid in _tree(process.pid)))
         time.sleep(0.05)
-    return peak / 1024
 
 
 def _tree(root: int) -> list[int]:

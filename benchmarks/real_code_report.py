@@ -2,10 +2,11 @@
 
     python benchmarks/real_code_report.py                     # installed transformers' models/
     python benchmarks/real_code_report.py PATH... [--sample 20 --seed 0] [--json out.json]
+                                          [--target all]
 
 With no PATH it lints the `models/` folder of the installed transformers (and timm's `models/`
 when timm is installed). `--sample N` also prints N findings per rule, drawn with a fixed seed,
-with the source line: the material of the precision review (/work/helpers/precision_review.md).
+with the source line: the material of the precision review (docs/precision_review.md).
 The linter never imports the code it reads; this script only asks importlib where the packages
 live.
 """
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--json", type=Path, help="write every finding to this file")
+    parser.add_argument("--target", help="capture targets, as `torchready lint --target` "
+                                         "(`all` adds the script rules on every forward)")
     args = parser.parse_args(argv)
 
     trees = args.paths or default_trees()
@@ -59,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     everything = []
     for tree in trees:
         started = time.perf_counter()
-        run = lint_paths([str(tree)], select=select, jobs=args.jobs, cache=False)
+        run = lint_paths([str(tree)], select=select, jobs=args.jobs, cache=False,
+                         targets=[args.target] if args.target else None)
         seconds = time.perf_counter() - started
         diagnostics = run.diagnostics
         counts = Counter(d.code for d in diagnostics)

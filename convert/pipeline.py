@@ -149,7 +149,7 @@ def _convert_model(spec_text: str, options: PipelineOptions,
         spec = load_model(spec_text, list(input_decls) or None)
     if options.lint and options.fix:
         with stages.run("lint", "applying safe lint fixes") as stage:
-            changed = _lint(result, spec, fix=True)
+            changed = _lint(result, spec, fix=True, mode=options.mode)
             stage.detail = f"{len(result.lint_fixes)} file(s) fixed" if changed else "no fixes"
         if changed:
             # The model was imported before its files were fixed: import it again, fixed.
@@ -409,10 +409,13 @@ def model_source_files(spec: ModelSpec) -> list[str]:
     return files
 
 
-def _lint(result: ConversionResult, spec: ModelSpec, *, fix: bool) -> bool:
-    """Static rules on the model's files; with `fix`, apply safe fixes. True if files changed."""
+def _lint(result: ConversionResult, spec: ModelSpec, *, fix: bool,
+          mode: str | None = None) -> bool:
+    """Static rules on the model's files, for the capture this conversion makes; with `fix`,
+    apply safe fixes. True if files changed."""
     try:
         from torchready.lint.api import lint_paths
+        from torchready.lint.targets import MODES
     except ImportError:  # the static half is optional for the pipeline
         result.notes.append("lint stage skipped: torchready.lint.api is not available")
         return False
@@ -421,7 +424,9 @@ def _lint(result: ConversionResult, spec: ModelSpec, *, fix: bool) -> bool:
         return False
     from torchready.convert.coreml.torch_graph import display_path
 
-    run = lint_paths([display_path(path) for path in files], fix=fix)
+    targets = MODES.get(mode or spec.mode or "auto")
+    run = lint_paths([display_path(path) for path in files], fix=fix,
+                     targets=list(targets) if targets else None)
     result.diagnostics.extend(run.diagnostics)
     for file in run.files:
         if file.diff and file.fixes_applied:

@@ -1,8 +1,10 @@
-"""`[tool.torchready]` in pyproject.toml: select, ignore, per-file-ignores, exclude.
+"""`[tool.torchready]` in pyproject.toml: select, ignore, per-file-ignores, exclude, target.
 
 The settings for a file come from the nearest pyproject.toml above it that has a
 `[tool.torchready]` table (ruff's rule). Selectors are codes, code prefixes (`TR1`), rule names
 or `ALL`. Command-line `--select` replaces the configured selection; `--ignore` adds to it.
+`target` lists the capture targets to check for (`["trace", "script"]`, `["all"]`); without it
+they are inferred from the linted code, and `lint --target` replaces it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ else:  # pragma: no cover
 
 from torchready.lint.rule import Rule
 from torchready.lint.rules import all_rules
+from torchready.lint.targets import parse_targets
 from torchready.lint.types import UsageError
 
-KNOWN_KEYS = {"select", "ignore", "extend-select", "per-file-ignores", "exclude", "extend-exclude"}
+KNOWN_KEYS = {"select", "ignore", "extend-select", "per-file-ignores", "exclude", "extend-exclude",
+              "target"}
 
 
 @dataclass(frozen=True)
@@ -34,11 +38,12 @@ class Settings:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     exclude: tuple[str, ...] = ()
     source: str = field(default="defaults", compare=False)
+    targets: tuple[str, ...] | None = None  # None: inferred from the linted code
 
     def with_overrides(self, select: Sequence[str] | None, ignore: Sequence[str]) -> "Settings":
         return Settings(self.root, tuple(select) if select else self.select,
                         self.ignore + tuple(ignore), self.per_file_ignores, self.exclude,
-                        self.source)
+                        self.source, self.targets)
 
     def rules_for(self, path: Path) -> tuple[type[Rule], ...]:
         ignored = list(self.ignore)
@@ -63,7 +68,8 @@ class Settings:
 
     def fingerprint(self) -> str:
         """Identifies the effective configuration (for the result cache)."""
-        return repr((self.select, self.ignore, self.per_file_ignores, self.exclude))
+        return repr((self.select, self.ignore, self.per_file_ignores, self.exclude,
+                     self.targets))
 
 
 def _glob_match(relative: PurePosixPath, pattern: str) -> bool:
@@ -157,8 +163,10 @@ def parse_settings(table: dict[str, Any], path: Path) -> Settings:
         validate_selectors(codes, origin)
         per_file_ignores.append((pattern, tuple(codes)))
     exclude = _string_list(table, "exclude", path) + _string_list(table, "extend-exclude", path)
+    targets = parse_targets(_string_list(table, "target", path), origin) \
+        if "target" in table else None
     return Settings(path.parent.resolve(), tuple(select), tuple(ignore), tuple(per_file_ignores),
-                    tuple(exclude), source=str(path))
+                    tuple(exclude), source=str(path), targets=targets)
 
 
 def _string_list(table: dict[str, Any], key: str, path: Path) -> list[str]:

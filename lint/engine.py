@@ -1,7 +1,8 @@
 """Lint one source text: parse once, run every selected rule in one traversal, make diagnostics.
 
-The engine owns everything rules should not care about: parsing and syntax errors, the shared
-traversal, positions, fixes as text edits, and `# noqa`.
+The engine owns everything rules should not care about: parsing and syntax errors, the capture
+targets, the shared traversal, positions, fixes as text edits, and `# noqa`. For a project run
+it also returns the file's summary (what the project's link step needs), from the same parse.
 """
 
 from __future__ import annotations
@@ -10,52 +11,97 @@ import ast
 import re
 import sys
 import threading
-from typing import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import libcst as cst
 
+from torchready.lint.analysis.capture_calls import captures_in
+from torchready.lint.analysis.project_facts import ProjectFacts
 from torchready.lint.context import FileContext, Report
 from torchready.lint.fixes import fix_to_edits
 from torchready.lint.rule import Rule
 from torchready.lint.suppression import is_suppressed
+from torchready.lint.targets import SCRIPT, infer_targets
 from torchready.lint.types import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from torchready.lint.project.summary import FileSummary
 
 SYNTAX_ERROR_CODE = "TR000"
 SYNTAX_ERROR_NAME = "syntax-error"
 
 
-def lint_source(source: str, path: str, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
-    """All unsuppressed findings of `rules` in `source`, sorted by position."""
+@dataclass
+class Analysis:
+    diagnostics: list[Diagnostic]
+    summary: "FileSummary | None" = None  # when asked for, and the file parses
+
+
+def lint_source(source: str, path: str, rules: Sequence[type[Rule]], *,
+                targets: tuple[str, ...] | None = None,
+                project: ProjectFacts | None = None) -> list[Diagnostic]:
+    """All unsuppressed findings of `rules` in `source`, sorted by position. `targets`: the
+    capture targets (default: inferred from the file's own capture calls); `project`: what
+    the other files of the project say about this one."""
+    return analyse_source(source, path, rules, targets=targets, project=project).diagnostics
+
+
+def analyse_source(source: str, path: str, rules: Sequence[type[Rule]], *,
+                   targets: tuple[str, ...] | None = None,
+                   project: ProjectFacts | None = None, summary: bool = False,
+                   only_reached: bool = False) -> Analysis:
+    """`lint_source`, and with `summary` the file's summary for the project's link step.
+    `only_reached`: report only in code that other files' forwards reach (an installed module
+    read for --follow-imports)."""
     # Python's own parser runs first, at about 7% of libcst's cost (measured): it gives the exact
     # position of a syntax error, and it rejects the pathological inputs (thousands of nested
     # operators) on which libcst's native parser overflows its stack and kills the process.
     python_ast = _python_parse(source)
     if not isinstance(python_ast, ast.Module):
-        return [_python_syntax_error(path, python_ast)]
-    applicable = [rule for rule in rules if _may_apply(rule, source)]
-    if not applicable:
-        return []
+        return Analysis([_python_syntax_error(path, python_ast)])
+    if targets is None:
+        targets = infer_targets(captures_in(python_ast))
+    # Code other files reach may hold hazards without naming torch (size arithmetic in a
+    # helper): the text pre-filter is only for files the project says nothing about.
+    applicable = [rule for rule in rules if project or _may_apply(rule, source, targets)]
+    if not applicable and not summary:
+        return Analysis([])
+
+    def work() -> Analysis:
+        return _analyse_parsed(source, path, applicable, python_ast, targets, project, summary,
+                               only_reached)
+
     try:
-        return _lint_parsed(source, path, applicable, python_ast)
+        return work()
     except RecursionError:
         # Long operator chains (`a + b + ...` over hundreds of terms) recurse deeper than
         # Python's default limit in libcst's visitors; retry once on a thread with a big stack.
-        return _with_deep_recursion(
-            lambda: _lint_parsed(source, path, applicable, python_ast), path)
+        return _with_deep_recursion(work, path)
 
 
-def _lint_parsed(source: str, path: str, rules: Sequence[type[Rule]],
-                 python_ast: ast.Module | None = None) -> list[Diagnostic]:
+def _analyse_parsed(source: str, path: str, rules: Sequence[type[Rule]],
+                    python_ast: ast.Module | None, targets: tuple[str, ...],
+                    project: ProjectFacts | None, want_summary: bool,
+                    only_reached: bool = False) -> Analysis:
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        return [syntax_error(path, source, error)]
-    context = FileContext(path, source, module, python_ast)
-    visitors = [rule(context) for rule in rules]
-    cst.visit_batched(module, visitors, before_visit=context.enter, after_leave=context.leave)
+        return Analysis([syntax_error(path, source, error)])
+    context = FileContext(path, source, module, python_ast, targets, project)
+    context.only_reached = only_reached
+    rules = [rule for rule in rules if _concerns(rule, targets)]
+    if rules:
+        visitors = [rule(context) for rule in rules]
+        cst.visit_batched(module, visitors, before_visit=context.enter, after_leave=context.leave)
     diagnostics = [_diagnostic(context, report) for report in context.reports]
     diagnostics = [d for d in diagnostics if not _suppressed(context, d)]
-    return sorted(set(diagnostics), key=lambda d: d.sort_key)
+    if not want_summary:
+        return Analysis(sorted(set(diagnostics), key=lambda d: d.sort_key))
+    # Only project runs of several files summarize: a one-file run never imports it.
+    from torchready.lint.project.summary import summarize
+
+    return Analysis(sorted(set(diagnostics), key=lambda d: d.sort_key), summarize(context))
 
 
 def _python_parse(source: str) -> ast.Module | BaseException:
@@ -83,14 +129,14 @@ DEEP_STACK_BYTES = 512 * 1024 * 1024
 DEEP_RECURSION_LIMIT = 200_000
 
 
-def _with_deep_recursion(work, path: str) -> list[Diagnostic]:
+def _with_deep_recursion(work, path: str) -> Analysis:
     outcome: list = []
 
     def target() -> None:
         try:
             outcome.append(work())
         except RecursionError:
-            outcome.append([_unparsable(path, "it is nested too deeply to analyse")])
+            outcome.append(Analysis([_unparsable(path, "it is nested too deeply to analyse")]))
 
     previous_limit = sys.getrecursionlimit()
     previous_stack = threading.stack_size()
@@ -106,8 +152,19 @@ def _with_deep_recursion(work, path: str) -> list[Diagnostic]:
     return outcome[0]
 
 
-def _may_apply(rule: type[Rule], source: str) -> bool:
-    return any(text in source for text in rule.NEEDS_TEXT)
+def _may_apply(rule: type[Rule], source: str, targets: tuple[str, ...]) -> bool:
+    needs = rule.NEEDS_TEXT
+    if SCRIPT in targets and SCRIPT in rule.TARGETS:
+        # Scripting rules wait for `jit` in a file only while nothing else says it is scripted.
+        needs = Rule.NEEDS_TEXT
+    return any(text in source for text in needs)
+
+
+def _concerns(rule: type[Rule], targets: tuple[str, ...]) -> bool:
+    """A rule runs when it reports hazards of a target the run checks; scripting rules always
+    run, because code that scripts itself (`@torch.jit.script`) is compiled whatever the
+    targets."""
+    return bool(rule.TARGETS & set(targets)) or SCRIPT in rule.TARGETS
 
 
 def _diagnostic(context: FileContext, report: Report) -> Diagnostic:
@@ -123,6 +180,7 @@ def _diagnostic(context: FileContext, report: Report) -> Diagnostic:
         severity=report.severity,
         message=report.message,
         fix=fix_to_edits(context, report.fix, report.anchor) if report.fix else None,
+        targets=report.targets,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from torchready.lint.rule import Rule
+from torchready.lint.targets import canonical, describe
 
 
 def explain(rule: type[Rule]) -> str:
@@ -14,7 +15,8 @@ def explain(rule: type[Rule]) -> str:
         "",
         f"{rule.SUMMARY}.",
         "",
-        f"Severity: {rule.SEVERITY.value}. Fix: {fix}.",
+        f"Severity: {rule.SEVERITY.value}. Fix: {fix}. "
+        f"Capture targets: {describe(canonical(rule.TARGETS))}.",
         "",
         rule.documentation(),
     ]

@@ -1,8 +1,7 @@
 """Codes torchready reports that no static rule owns, documented for `rules` and `explain`.
 
-TR000 comes from the parser (a file that does not parse); TR107 and TR303 only from
-`convert`/`audit` (a trace stopped by a flag computed from a traced size; coremltools raised while
-converting). They have no visitor, examples or fix, but a user who
+TR000 comes from the parser (a file that does not parse); TR303 only from `convert`/`audit`
+(coremltools raised while converting). They have no visitor, examples or fix, but a user who
 meets one in the output must be able to look it up like any rule.
 """
 
@@ -43,46 +42,6 @@ source of every scripted function.
 ## Fix safety
 No fix. `--select`/`--ignore` and `# noqa` do not hide it: a file that does not parse is never
 silently skipped.""",
-    ),
-    OtherCode(
-        code="TR107",
-        name="shape-dependent-branch",
-        summary="A Python flag computed from a traced size, passed where an op needs a Python "
-                "value, stops the trace",
-        reported_by="`torchready convert` and `torchready audit` (dynamic only), when "
-                    "torch.jit.trace stops",
-        stage="convert/audit only",
-        documentation="""\
-## What it does
-Reports a trace that stopped because an op received a Tensor where it takes a Python `bool`,
-`int` or `float`, computed from the input's shape. While tracing, sizes are tensors (so the trace
-can record arithmetic on them): with `b, n_ctx, _ = x.shape`, `n_ctx > 1` is a 0-d Tensor, and
-`F.scaled_dot_product_attention(q, k, v, is_causal=mask is None and n_ctx > 1)` raises
-"TypeError: scaled_dot_product_attention(): argument 'is_causal' must be bool, not Tensor". The
-diagnostic sits at the call, underlining the argument's expression. Eager mode, scripting and
-torch.export take the same line as it is; in auto mode, when another capture path converts the
-model, the finding stays as a warning with `details.resolved_by` naming that path.
-
-## Why is this bad?
-It is a branch on the input's shape that the op takes in Python (causal masking or not): the
-tracer cannot record it, so a plain trace of the model is impossible.
-
-## Example
-```python
-b, n_ctx, _ = x.shape
-y = F.scaled_dot_product_attention(q, k, v, is_causal=mask is None and n_ctx > 1)
-```
-
-## Use instead
-Compute the flag from Python ints outside the traced region (a constructor argument or an
-attribute), or drop the flag and pass what it selects explicitly:
-```python
-y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)  # decided in __init__
-y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal_mask)  # or an explicit mask
-```
-
-## Fix safety
-No fix.""",
     ),
     OtherCode(
         code="TR303",

@@ -17,9 +17,11 @@ from typing import ClassVar, Sequence
 
 import libcst as cst
 
+from torchready.lint.analysis.guards import capture_function
 from torchready.lint.context import FileContext
 # Rule authors import everything from this module: the fix parts are re-exported here.
 from torchready.lint.fix_spec import FixPart, FixSpec, InsertBefore, InsertImport, Replace
+from torchready.lint.targets import ALL_TARGETS, SCRIPT, canonical
 from torchready.lint.types import Applicability, Severity
 
 __all__ = ["FixPart", "FixSpec", "InsertBefore", "InsertImport", "Invalid", "Replace", "Rule",
@@ -51,6 +53,9 @@ class Rule(cst.BatchableCSTVisitor):
     # A file that contains none of these substrings cannot hold this rule's hazards
     # (a cheap pre-filter before parsing, as TorchFix does with "torch").
     NEEDS_TEXT: ClassVar[Sequence[str]] = ("torch", "nn.")
+    # The capture targets whose hazards the rule reports (trace, script, export). A finding's
+    # targets are these, narrowed to the captures that run the reported code and the run checks.
+    TARGETS: ClassVar[frozenset[str]] = frozenset(ALL_TARGETS)
     VALID: ClassVar[Sequence[Valid]] = ()
     INVALID: ClassVar[Sequence[Invalid]] = ()
 
@@ -69,8 +74,37 @@ class Rule(cst.BatchableCSTVisitor):
             type(self)._visitor_names = names
         return {name: getattr(self, name) for name in names}
 
-    def report(self, node: cst.CSTNode, message: str, fix: FixSpec | None = None) -> None:
-        self.context.add_report(self.CODE, self.NAME, self.SEVERITY, node, message, fix)
+    def report(self, node: cst.CSTNode, message: str, fix: FixSpec | None = None, *,
+               severity: Severity | None = None, targets: Sequence[str] | None = None) -> None:
+        """Report `node`. `severity` overrides the rule's (a finding whose consequence is
+        milder); `targets` narrows the capture targets the finding concerns."""
+        function = self.context.function
+        if self.context.only_reached and not (
+                function and (function.reached_from or function.scripted_from)):
+            return
+        if targets is None:
+            targets = self._targets_here(function)
+        if function is not None:
+            # The path of the capture the finding concerns: script may compile the helper
+            # from another forward than the one that traces it.
+            paths = (function.scripted_from, function.reached_from) \
+                if tuple(targets) == (SCRIPT,) else (function.reached_from, function.scripted_from)
+            label = next((path for path in paths if path), None)
+            if label:
+                message = f"{message} (reached from {label})"
+        self.context.add_report(self.CODE, self.NAME, severity or self.SEVERITY, node, message,
+                                fix, tuple(targets))
+
+    def _targets_here(self, function) -> tuple[str, ...]:
+        """The checked targets whose capture runs the node being visited: the fp16 clamp
+        under `if x.dtype == torch.float16` is compiled by script but never traced."""
+        chosen = canonical(self.TARGETS & set(self.context.targets))
+        if function is not None:
+            running = tuple(target for target in chosen
+                            if capture_function(self.context, target) is not None)
+            if running:
+                return running
+        return canonical(self.TARGETS & set(self.context.captures(function))) or chosen
 
     @classmethod
     def documentation(cls) -> str:

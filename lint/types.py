@@ -70,6 +70,9 @@ class Diagnostic:
     # Where the finding came from: "lint" for the static rules; the conversion pipeline uses
     # "trace", "script", "export", "coverage", "convert", "probe", "parity".
     origin: str = "lint"
+    # The capture targets the finding concerns (trace, script, export), among those the run
+    # checks for; empty for findings that concern no capture in particular.
+    targets: tuple[str, ...] = ()
     # Free-form facts a dynamic check attaches (e.g. {"classification": "benign"}).
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -90,6 +93,8 @@ class Diagnostic:
             "message": self.message,
             "fix": self.fix.to_json() if self.fix else None,
         }
+        if self.targets:
+            data["targets"] = list(self.targets)
         if self.origin != "lint":
             data["origin"] = self.origin
         if self.details:
@@ -107,7 +112,8 @@ def diagnostic_from_json(data: dict[str, Any]) -> Diagnostic:
         fix=None if fix is None else Fix(
             Applicability(fix["applicability"]),
             tuple(Edit(**edit) for edit in fix["edits"]), fix.get("title", "")),
-        origin=data.get("origin", "lint"), details=data.get("details", {}),
+        origin=data.get("origin", "lint"), targets=tuple(data.get("targets", ())),
+        details=data.get("details", {}),
     )
 
 

@@ -23,10 +23,16 @@ class CallIndex:
                 for calls in open_lists:
                     calls.append(node)
             elif isinstance(node, cst.FunctionDef):
+                # Decorators run where the `def` runs (at import, for a method), not when the
+                # function is called: their calls belong to the enclosing scope.
                 calls = self._by_function[id(node)] = []
-                open_lists = (*open_lists, calls)
+                inner = (*open_lists, calls)
+                stack.extend((child, open_lists if isinstance(child, cst.Decorator) else inner)
+                             for child in reversed(list(children(node))))
+                continue
             stack.extend((child, open_lists) for child in reversed(list(children(node))))
 
     def calls_in(self, function: cst.FunctionDef) -> list[cst.Call]:
-        """Calls anywhere inside the function, nested functions included, in source order."""
+        """Calls anywhere inside the function, nested functions included, in source order
+        (not those of its decorators)."""
         return self._by_function.get(id(function), [])

@@ -3,41 +3,52 @@
 Model code guards capture-unfriendly paths itself: `if not torch.jit.is_tracing(): ...`,
 `if torch.jit.is_scripting(): ...`, `if self.training: ...` (a captured model is in eval mode;
 TR401 makes sure of that), `if is_torchdynamo_compiling(): ...`, `if labels is not None: ...`
-(the loss, computed only when training labels are passed). A hazard inside a branch the
-capture never takes is not a hazard, so rules ask `runs_under_capture` before reporting.
+and `if return_loss: ...` (the loss, computed only when training asks for it). A hazard inside a
+branch the capture never takes is not a hazard, so rules ask `runs_under_capture` before
+reporting.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import libcst as cst
 
 from torchready.lint.analysis.imports import ImportTable, child_blocks
-
-TRACE, SCRIPT = "trace", "script"
+# The capture modes: trace (torch.export runs the same Python) and script.
+from torchready.lint.targets import EXPORT, SCRIPT, TRACE
 
 # Predicates with a known value while capturing, by capture mode. Under script only
 # `torch.jit.is_scripting()` is a compile-time constant (script skips the other branch when it
 # checks types, measured); everything else is compiled as a runtime call, and `self.training`
-# is a runtime attribute. A traced model runs in eval mode (TR401 sees to that).
+# is a runtime attribute. A traced or exported model runs in eval mode (TR401 sees to that).
+# torch.export (strict or not) sets torch.compiler's compiling and exporting flags and is not
+# torch.jit tracing, so it takes the branches trace skips and skips those trace takes.
 _KNOWN_CALLS = {
-    "torch.jit.is_tracing": {TRACE: True, SCRIPT: None},
-    "torch._C._get_tracing_state": {TRACE: True, SCRIPT: None},
-    "torch.jit.is_scripting": {TRACE: False, SCRIPT: True},
-    "torch.compiler.is_compiling": {TRACE: False, SCRIPT: None},
-    "torch.compiler.is_dynamo_compiling": {TRACE: False, SCRIPT: None},
-    "torch._dynamo.is_compiling": {TRACE: False, SCRIPT: None},
-    "torch.onnx.is_in_onnx_export": {TRACE: False, SCRIPT: None},
-    "torch.fx._symbolic_trace.is_fx_tracing": {TRACE: False, SCRIPT: None},
+    "torch.jit.is_tracing": {TRACE: True, SCRIPT: None, EXPORT: False},
+    "torch._C._get_tracing_state": {TRACE: True, SCRIPT: None, EXPORT: False},
+    "torch.jit.is_scripting": {TRACE: False, SCRIPT: True, EXPORT: False},
+    "torch.compiler.is_compiling": {TRACE: False, SCRIPT: None, EXPORT: True},
+    "torch.compiler.is_exporting": {TRACE: False, SCRIPT: None, EXPORT: True},
+    "torch.compiler.is_dynamo_compiling": {TRACE: False, SCRIPT: None, EXPORT: True},
+    "torch._dynamo.is_compiling": {TRACE: False, SCRIPT: None, EXPORT: True},
+    "torch.onnx.is_in_onnx_export": {TRACE: False, SCRIPT: None, EXPORT: False},
+    "torch.fx._symbolic_trace.is_fx_tracing": {TRACE: False, SCRIPT: None, EXPORT: False},
 }
 # Library helpers with the same meaning, matched by their last name (model libraries import
 # them relatively: transformers' `is_torchdynamo_compiling`).
 _KNOWN_HELPERS = {
-    "is_torchdynamo_compiling": {TRACE: False, SCRIPT: None},
-    "is_torch_fx_proxy": {TRACE: False, SCRIPT: None},
-    "is_tracing": {TRACE: True, SCRIPT: None},
+    "is_torchdynamo_compiling": {TRACE: False, SCRIPT: None, EXPORT: True},
+    "is_torchdynamo_exporting": {TRACE: False, SCRIPT: None, EXPORT: True},
+    "is_torch_fx_proxy": {TRACE: False, SCRIPT: None, EXPORT: False},
+    "is_tracing": {TRACE: True, SCRIPT: None, EXPORT: True},
+    # Every capture runs with torch installed.
+    "is_torch_available": {TRACE: True, SCRIPT: True, EXPORT: True},
 }
+# Module-level flags with a known value while capturing (transformers' `_is_torch_available`).
+_KNOWN_FLAGS = {"_is_torch_available": True, "is_torch_available": True}
+# Captures that run the model's Python in eval mode, on the inference path.
+_PYTHON_MODES = (TRACE, EXPORT)
 
 
 def static_truth(test: cst.BaseExpression, mode: str, imports: ImportTable) -> bool | None:
@@ -57,8 +68,13 @@ def static_truth(test: cst.BaseExpression, mode: str, imports: ImportTable) -> b
         return False if left is False and right is False else None
     if isinstance(test, cst.Attribute) and test.attr.value in ("training", "is_training") \
             and isinstance(test.value, cst.Name) and test.value.value == "self":
-        return False if mode == TRACE else None
-    if mode == TRACE and isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and \
+        return False if mode in _PYTHON_MODES else None
+    if isinstance(test, cst.Name) and test.value in _KNOWN_FLAGS:
+        return _KNOWN_FLAGS[test.value]
+    if mode in _PYTHON_MODES and isinstance(test, cst.Name) and test.value in LOSS_FLAGS:
+        return False  # `if return_loss:` (CLIP's contrastive loss): off for inference
+    if mode in _PYTHON_MODES and isinstance(test, cst.Comparison) and \
+            len(test.comparisons) == 1 and \
             isinstance(test.left, cst.Name) and _is_loss_input(test.left.value) and \
             isinstance(test.comparisons[0].comparator, cst.Name) and \
             test.comparisons[0].comparator.value == "None":
@@ -68,7 +84,8 @@ def static_truth(test: cst.BaseExpression, mode: str, imports: ImportTable) -> b
             return False
         if isinstance(operator, cst.Is):
             return True
-    if mode == TRACE and isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+    if mode in _PYTHON_MODES and isinstance(test, cst.Comparison) and \
+            len(test.comparisons) == 1:
         # Models are traced in float32 for Core ML (coremltools lowers precision itself), so
         # `x.dtype == torch.float16` guards (the fp16 overflow clamps) are not taken.
         target = test.comparisons[0]
@@ -88,6 +105,7 @@ def static_truth(test: cst.BaseExpression, mode: str, imports: ImportTable) -> b
 
 HALF_DTYPES = {"torch.float16", "torch.half", "torch.bfloat16"}
 LOSS_INPUTS = {"labels", "label", "targets", "target", "start_positions", "end_positions"}
+LOSS_FLAGS = {"return_loss", "compute_loss"}
 
 
 def _is_loss_input(name: str) -> bool:
@@ -139,7 +157,25 @@ def exits_early(statement: cst.CSTNode, mode: str, imports: ImportTable) -> bool
     return False
 
 
-def _is_reporting_call(call: cst.Call) -> bool:
+def truth_tested(test: cst.BaseExpression, imports,
+                 mode: str = TRACE) -> Iterator[cst.BaseExpression]:
+    """The sub-expressions whose truth value Python takes when it tests `test` during capture
+    in `mode`; under trace, `not torch.jit.is_tracing() and x.any()` never evaluates `x.any()`
+    (short-circuit)."""
+    if isinstance(test, cst.BooleanOperation):
+        left = static_truth(test.left, mode, imports)
+        yield from truth_tested(test.left, imports, mode)
+        short_circuits = left is False if isinstance(test.operator, cst.And) else left is True
+        if not short_circuits:
+            yield from truth_tested(test.right, imports, mode)
+    elif isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        yield from truth_tested(test.expression, imports, mode)
+    elif static_truth(test, mode, imports) is None:
+        yield test
+
+
+def is_reporting_call(call: cst.Call) -> bool:
+    """`warnings.warn(...)`, `logger.warning_once(...)`, `print(...)`: telling a human."""
     func = call.func
     name = func.attr.value if isinstance(func, cst.Attribute) else \
         func.value if isinstance(func, cst.Name) else ""
@@ -159,16 +195,16 @@ def in_message(ancestors: Sequence[cst.CSTNode]) -> bool:
         if isinstance(parent, cst.Lambda) and isinstance(
                 parent.body, (cst.FormattedString, cst.SimpleString, cst.ConcatenatedString)):
             return True  # `check(cond, lambda: f"...{int(n)}")`: built only when the check fails
-        if isinstance(parent, cst.Call) and child is not parent.func and _is_reporting_call(parent):
+        if isinstance(parent, cst.Call) and child is not parent.func and is_reporting_call(parent):
             return True
     return False
 
 
 def capture_function(context, mode: str):
-    """The enclosing function's info when it is captured in `mode` ("trace" or "script") and the
-    node being visited runs during that capture; else None."""
+    """The enclosing function's info when it is captured in `mode` ("trace", "export" or
+    "script") and the node being visited runs during that capture; else None."""
     function = context.function
-    if function is None or not (function.traced if mode == TRACE else function.scripted):
+    if function is None or not (function.scripted if mode == SCRIPT else function.traced):
         return None
     if not runs_under_capture(context.ancestors, mode, context.imports):
         return None
@@ -206,6 +242,17 @@ def _block(suite: cst.BaseSuite) -> list:
     if isinstance(suite, cst.IndentedBlock):
         return list(suite.body)
     return [cst.SimpleStatementLine(body=suite.body)]
+
+
+def python_capture_modes(targets) -> tuple[str, ...]:
+    """The modes in which traced code runs, for these capture targets (trace when none)."""
+    return tuple(mode for mode in _PYTHON_MODES if mode in targets) or (TRACE,)
+
+
+def dead_call_ids_in_all(function: cst.FunctionDef, modes, imports: ImportTable) -> set[int]:
+    """ids of the calls that no capture in `modes` ever runs."""
+    found = [dead_call_ids(function, mode, imports) for mode in modes]
+    return set.intersection(*found) if found else set()
 
 
 def dead_call_ids(function: cst.FunctionDef, mode: str, imports: ImportTable) -> set[int]:

@@ -69,7 +69,12 @@ class ImportTable:
             local = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 local = alias.asname.name.value
-            self.bindings[local] = f"{module}.{name}" if module else name
+            if not module:
+                self.bindings[local] = name
+            elif module.strip("."):
+                self.bindings[local] = f"{module}.{name}"
+            else:
+                self.bindings[local] = f"{module}{name}"  # `from . import x` -> ".x"
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """The qualified name of a dotted expression, when its head is an imported name."""

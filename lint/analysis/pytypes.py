@@ -1,4 +1,5 @@
-"""The TorchScript-relevant type of an expression: int, float, bool, str, Tensor, or unknown.
+"""The TorchScript-relevant type of an expression: int, float, bool, str, Tensor, List[int] (a
+slice of a shape), or unknown.
 
 Used where a rule needs to name a type in a fix (`generated: List[int] = []`) or tell Python data
 from tensors. Unknown is a real answer: rules stay silent rather than guess.
@@ -11,6 +12,7 @@ import libcst as cst
 from torchready.lint.analysis.values import SIZE_METHODS, ValueFacts
 
 INT, FLOAT, BOOL, STR, TENSOR = "int", "float", "bool", "str", "Tensor"
+INT_LIST = "List[int]"
 _CONSTRUCTORS = {"int": INT, "len": INT, "float": FLOAT, "bool": BOOL, "isinstance": BOOL,
                  "str": STR, "repr": STR}
 _ANNOTATIONS = {"int": INT, "float": FLOAT, "bool": BOOL, "str": STR,
@@ -42,7 +44,9 @@ def python_type(node: cst.BaseExpression, facts: ValueFacts,
         return left if left == python_type(node.right, facts, seen) else None
     if isinstance(node, cst.Subscript):
         if facts.is_size(node.value):
-            return INT
+            # `x.shape[-2:]` is a list of sizes under script, `x.shape[0]` one
+            return INT_LIST if any(isinstance(element.slice, cst.Slice)
+                                   for element in node.slice) else INT
         return TENSOR if facts.is_tensor(node.value) else None
     if facts.is_tensor(node):
         return TENSOR

@@ -42,12 +42,19 @@ NON_TENSOR_TORCH_NAMESPACES = (
 )
 # Tensor method names that dicts, lists and strings have too.
 CONTAINER_METHODS = {"values", "items", "keys", "index", "split", "sort", "get", "copy", "count"}
+# Of those, the ones a dense tensor does not have (`Tensor.values()` is for sparse tensors): a
+# call of one is a dict's, whatever the receiver was taken for.
+DICT_METHODS = {"values", "items", "keys", "get"}
 # Tensor methods and torch functions that return tuples of tensors.
 SEQUENCE_METHODS = {"split", "chunk", "unbind", "tensor_split", "hsplit", "vsplit", "dsplit",
                     "topk", "sort", "aminmax", "unique_consecutive", "frexp", "svd", "qr",
                     "slogdet", "kthvalue", "mode", "median", "cummax", "cummin"}
 SEQUENCE_FUNCTIONS = SEQUENCE_METHODS | {"meshgrid", "broadcast_tensors", "std_mean",
-                                         "var_mean", "atleast_1d", "atleast_2d", "atleast_3d"}
+                                         "var_mean", "atleast_1d", "atleast_2d", "atleast_3d",
+                                         "multi_head_attention_forward", "eig", "eigh", "lu",
+                                         "lu_factor", "lstsq", "histogram", "geqrf",
+                                         "triangular_solve", "inv_ex", "cholesky_ex",
+                                         "solve_ex", "ldl_factor"}
 # torch functions whose arguments are sizes and fill values, not tensors.
 TORCH_FACTORIES = {"zeros", "ones", "empty", "full", "arange", "range", "linspace", "logspace",
                    "eye", "rand", "randn", "randint", "randperm", "tensor", "as_tensor",

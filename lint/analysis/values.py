@@ -33,12 +33,17 @@ from torchready.lint.analysis.evidence import used_as_tensor
 from torchready.lint.analysis.guards import live_statements
 from torchready.lint.analysis.imports import ImportTable, iter_statements
 from torchready.lint.analysis.tables import tensor_methods
-from torchready.lint.analysis.torch_api import (CONTAINER_METHODS, NON_TENSOR_TORCH_FUNCTIONS,
+from torchready.lint.analysis.torch_api import (CONTAINER_METHODS, DICT_METHODS, NON_TENSOR_TORCH_FUNCTIONS,
                                      NON_TENSOR_TORCH_NAMESPACES, RANK_ATTRIBUTES, RANK_METHODS,
                                      SEQUENCE_FUNCTIONS, SEQUENCE_METHODS, SIZE_ATTRIBUTES,
                                      SIZE_METHODS, SIZE_PRESERVING_BUILTINS,
                                      TENSOR_TO_PYTHON_METHODS, VIEW_METHODS)
 from torchready.lint.analysis.walk import walk
+
+# Nodes whose insides are other statements (or another scope): a statement's own expressions
+# stop there.
+_OTHER_STATEMENTS = (cst.BaseSuite, cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
 
 @dataclass(frozen=True)
 class Returns:
@@ -47,9 +52,11 @@ class Returns:
     tensor: bool  # some return value is, or holds, a tensor
     size: bool  # some return value is a size
     sequence: bool = False  # some return value is a tuple or list
-    # For functions that return tuple literals: per position, tensor / size (None: unknown).
+    # For functions that return tuple literals: per position, tensor / size / tuple or list
+    # (None: unknown).
     elements: tuple[bool, ...] | None = None
     element_sizes: tuple[bool, ...] | None = None
+    element_sequences: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,19 @@ class ValueFacts:
                  tensor_arguments: Callable[[], set[str]] | None = None,
                  root: bool = False,
                  call_returns: Callable[[cst.Call], Returns | None] | None = None,
-                 weight_arguments: Callable[[], set[str]] | None = None) -> None:
+                 weight_arguments: Callable[[], set[str]] | None = None,
+                 size_arguments: Callable[[], set[str]] | None = None,
+                 sequence_arguments: Callable[[], set[str]] | None = None) -> None:
         """`mode` ("trace" or "script"): leave out assignments in branches that capture in that
         mode never runs (`if self.training: p = torch.rand([])` does not make `p` a tensor in
         a traced model). `tensor_arguments()`: the parameters that callers in the same file
         pass tensors to. `call_returns(call)`: what a called function of the same file
         returns (None: not one of those). `root`: the function is the forward of a model that is captured
-        itself (not a submodule of another class in the file), so its inputs are tensors."""
+        itself (not a submodule of another class in the file), so its inputs are tensors.
+        `size_arguments()`: the parameters that callers pass traced sizes to (`h` in
+        `helper(x, x.size(2))`): sizes too. `sequence_arguments()`: the parameters that
+        callers pass tuples or lists to (`cos, sin` as `position_embeddings`): sequences, even
+        when annotated `torch.Tensor`."""
         self.function = function
         self.imports = imports
         self.mode = mode
@@ -83,18 +96,24 @@ class ValueFacts:
         self._arguments_cache: set[str] | None = None
         self._arguments_known = False
         self._root = root
+        self._sequence_arguments = sequence_arguments
         self._call_returns = call_returns
         self._weight_arguments = weight_arguments
         self._weights: set[str] | None = None
         self.bindings: dict[str, list[Binding]] = {}
         self.parameters: dict[str, cst.Param] = {}
         self.statement_order: dict[int, int] = {}
+        self._statements: list[tuple[cst.CSTNode, int]] = []
+        self._call_orders: dict[int, int] | None = None
+        self._evidence: set[str] | None = None  # parameters the body uses as tensors
         self._order = -1
         self._collect_parameters(model_code)
         self._collect_bindings()
         # Tensors first: `len(t)` is a size only when `t` is a tensor.
         self.tensors = self._fixpoint(self._binding_is_tensor, seed=self._tensor_parameters)
-        self.sizes = self._fixpoint(self._binding_is_size)
+        self._size_parameters = (size_arguments() if size_arguments else set()) & \
+            set(self.parameters)
+        self.sizes = self._fixpoint(self._binding_is_size, seed=self._size_parameters)
         self._shape_sizes: set[str] | None = None  # computed on first use (TR104/TR105 only)
         self._confirmed: set[str] | None = None  # likewise
 
@@ -106,6 +125,13 @@ class ValueFacts:
         self._tensor_parameters: set[str] = set()
         # Tensor parameters that nothing in the body confirms (see below).
         self.assumed_parameters: set[str] = set()
+        # Tuples and lists: annotated so, or what callers pass (annotations of tuples as
+        # `torch.Tensor` are common: `position_embeddings: torch.Tensor` holding `cos, sin`).
+        passed = (self._sequence_arguments() if self._sequence_arguments else set()) & \
+            set(self.parameters)
+        self.sequence_parameters: set[str] = passed | {
+            name for name, param in self.parameters.items() if param.annotation is not None
+            and _is_sequence_annotation(param.annotation.annotation, self.imports)}
         if not model_code:
             return
         unknown: set[str] = set()
@@ -119,7 +145,8 @@ class ValueFacts:
             if param.annotation is not None:
                 # `torch.Tensor`, `Optional[torch.Tensor]`: a tensor; `Optional[bool]`,
                 # `Optional[Cache]`, `int`, `tuple[torch.Tensor]`: not one.
-                if read_annotation(param.annotation.annotation, self.imports).kind == TENSOR:
+                if read_annotation(param.annotation.annotation, self.imports).kind == TENSOR \
+                        and name not in passed:
                     self._tensor_parameters.add(name)
                 continue
             if self.mode == "script" or (param.default is None and self._root):
@@ -158,6 +185,7 @@ class ValueFacts:
             iter_statements(body, enter_definitions=False)
         for order, statement in enumerate(statements):
             self.statement_order[id(statement)] = self._order = order
+            self._statements.append((statement, order))
             if isinstance(statement, cst.Assign):
                 for target in statement.targets:
                     self._bind(target.target, statement.value)
@@ -200,12 +228,12 @@ class ValueFacts:
         return found
 
     # -- sizes ------------------------------------------------------------------------------
-    def _binding_is_size(self, binding: Binding, sizes: set[str]) -> bool:
+    def _binding_is_size(self, binding: Binding, sizes: set[str], rank: bool = True) -> bool:
         returns = self._returns_of(binding)
         if returns is not None and returns.element_sizes is not None:
             return binding.index < len(returns.element_sizes) and \
                 returns.element_sizes[binding.index]
-        return self._is_size(binding.value, sizes)
+        return self._is_size(binding.value, sizes, rank)
 
     def _returns_of(self, binding: Binding) -> Returns | None:
         """The callee's returns, for `a, b = helper(...)` bindings."""
@@ -239,7 +267,10 @@ class ValueFacts:
                 argument = node.args[0].value
                 if not rank and _is_whole_shape(argument):
                     return False  # `len(x.shape)` is the rank
-                return self.is_tensor(argument) or self._is_size(argument, sizes, rank)
+                # `len(outputs)` of what a submodule returned counts items of a tuple (or a
+                # ModelOutput): only a value that is surely one tensor has a length that is a
+                # size.
+                return self._is_one_tensor(argument) or self._is_size(argument, sizes, rank)
             if name in SIZE_PRESERVING_BUILTINS:
                 return any(self._is_size(arg.value, sizes, rank) for arg in node.args)
             if name == "torch.numel":
@@ -252,7 +283,68 @@ class ValueFacts:
             return self._is_size(node.expression, sizes, rank)
         if isinstance(node, cst.IfExp):
             return self._is_size(node.body, sizes, rank) or self._is_size(node.orelse, sizes, rank)
+        if isinstance(node, cst.NamedExpr):
+            return self._is_size(node.value, sizes, rank)  # `(n := x.size(1) - k) > 0`
+        if isinstance(node, (cst.Tuple, cst.List)):
+            # A shape written out: `(h, w)`, `(0, 0, 0, pad_w, 0, pad_h)` (sizes and integers).
+            elements = [element.value for element in node.elements
+                        if not isinstance(element, cst.StarredElement)]
+            return len(elements) == len(node.elements) and any(
+                self._is_size(element, sizes, rank) for element in elements) and all(
+                isinstance(element, cst.Integer) or self._is_size(element, sizes, rank)
+                for element in elements)
         return False
+
+    def _is_one_tensor(self, node: cst.BaseExpression) -> bool:
+        """A tensor, and not possibly a tuple: no binding of the name is what a submodule or
+        an unknown function returned (`outputs = self.encoder(x)` may be a tuple)."""
+        if not self.is_tensor(node) or self.is_sequence(node, ()):
+            return False
+        if isinstance(node, cst.Name):
+            return not any(isinstance(binding.value, cst.Call) and
+                           self._call_returns_unknown(binding.value)
+                           for binding in self.bindings.get(node.value, ()))
+        return not (isinstance(node, cst.Call) and self._call_returns_unknown(node))
+
+    def is_one_tensor_at(self, node: cst.BaseExpression, ancestors) -> bool:
+        """`is_tensor_at`, and certainly not a tuple or list: not what a submodule or an
+        unknown function returned (`a, b = self.block(x)`, `features[-1]`), nor a parameter
+        only its annotation calls a tensor (`position_embeddings: torch.Tensor` holding
+        `cos, sin`). What rules that report iterating a tensor ask."""
+        if not self.is_tensor_at(node, ancestors) or self.is_sequence(node, ancestors):
+            return False
+        root = node
+        while isinstance(root, cst.Subscript):
+            root = root.value
+        if isinstance(root, cst.Call):
+            return not self._call_returns_unknown(root)
+        if not isinstance(root, cst.Name):
+            return True
+        order = self._order_at(ancestors)
+        before = [binding for binding in self.bindings.get(root.value, ())
+                  if order is None or binding.order < order]
+        if before:
+            latest = max(before, key=lambda binding: binding.order)
+            return not (isinstance(latest.value, cst.Call)
+                        and self._call_returns_unknown(latest.value))
+        param = self.parameters.get(root.value)
+        if param is None or param.annotation is None:
+            return True
+        if self._evidence is None:
+            self._evidence = used_as_tensor(self.function, self.imports)
+        return root.value in self._evidence
+
+    def _call_returns_unknown(self, call: cst.Call) -> bool:
+        """A call of a submodule or of a function that is not torch's: it may return anything."""
+        name = self.imports.resolve(call.func) or ""
+        if name.startswith("torch."):
+            return False
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in tensor_methods() and \
+                not (isinstance(func.value, cst.Name) and func.value.value == "self"):
+            return False  # `x.view(...)`: a tensor method
+        returns = self._call_returns(call) if self._call_returns else None
+        return returns is None or returns.sequence or not returns.tensor
 
     def _is_weight(self, node: cst.BaseExpression) -> bool:
         """A parameter or buffer of the model (`self.weight`, `self.pos_embed[0, 1:]`, a name
@@ -285,7 +377,8 @@ class ValueFacts:
         """A size that changes with the input's shape (a size that is not just the rank)."""
         if self._shape_sizes is None:
             self._shape_sizes = self._fixpoint(
-                lambda binding, found: self._is_size(binding.value, found, rank=False))
+                lambda binding, found: self._binding_is_size(binding, found, rank=False),
+                seed=self._size_parameters)
         return self._is_size(node, self._shape_sizes, rank=False)
 
     def mentions_size(self, node: cst.BaseExpression) -> bool:
@@ -308,10 +401,29 @@ class ValueFacts:
         precedes it). Catches `masks = [...]; if not masks: ...; masks = torch.cat(masks)`
         and `p = p.item(); if p == 0:`. Loops make "before" approximate, in the direction of
         fewer findings."""
+        return self.is_tensor_before(node, self._order_at(ancestors))
+
+    def _order_at(self, ancestors) -> int | None:
+        return next((self.statement_order[id(item)] for item in reversed(ancestors)
+                     if id(item) in self.statement_order), None)
+
+    def order_of_call(self, call: cst.Call) -> int | None:
+        """The position of the statement that holds `call` (what `is_tensor_before` reads
+        names at): an argument is what its name holds there, not after the call rebinds it
+        (`outputs, extra = self.select(step, outputs)`)."""
+        if self._call_orders is None:
+            self._call_orders = {}
+            # Inner statements come later in the order: the innermost statement wins.
+            for statement, order in self._statements:
+                for node in walk(statement, prune=_OTHER_STATEMENTS):
+                    if isinstance(node, cst.Call):
+                        self._call_orders[id(node)] = order
+        return self._call_orders.get(id(call))
+
+    def is_tensor_before(self, node: cst.BaseExpression, order: int | None) -> bool:
+        """`is_tensor_at` for a statement position (None: anywhere)."""
         self.is_confirmed_tensor(node)  # computes the confirmed set
         tensors = self._confirmed if self._confirmed is not None else self.tensors
-        order = next((self.statement_order[id(item)] for item in reversed(ancestors)
-                      if id(item) in self.statement_order), None)
         if order is None:
             return self._is_tensor(node, tensors)
         here = set()
@@ -328,49 +440,79 @@ class ValueFacts:
         return self._is_tensor(node, here)
 
     def is_sequence(self, node: cst.BaseExpression, ancestors,
-                    seen: frozenset[str] = frozenset()) -> bool:
+                    seen: frozenset[str] = frozenset(), order: int | None = None,
+                    certain: bool = False) -> bool:
         """A tuple or list (of tensors, typically), not a tensor: `x.split(...)`,
         `x.unbind()`, a helper returning `cos, sin`, a name bound to `[...]`. Iterating one
-        does not iterate a tensor dimension. `ancestors` (may be empty) positions the read."""
+        does not iterate a tensor dimension. `ancestors` (may be empty) or `order` positions
+        the read. `certain`: only what is known to be one, not what a submodule or a function
+        of unknown return may return."""
         if isinstance(node, (cst.Tuple, cst.List, cst.ListComp, cst.GeneratorExp)):
             return True
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
-            return self.is_sequence(node.left, ancestors, seen) or \
-                self.is_sequence(node.right, ancestors, seen)
+            return self.is_sequence(node.left, ancestors, seen, order, certain) or \
+                self.is_sequence(node.right, ancestors, seen, order, certain)
+        if isinstance(node, cst.IfExp):  # `self.mask(x) if self.is_mae else (None, None)`
+            return self.is_sequence(node.body, ancestors, seen, order, certain) or \
+                self.is_sequence(node.orelse, ancestors, seen, order, certain)
         if isinstance(node, cst.Subscript):
             # `parts[1:]` of a tuple is a tuple; `parts[0]` is an element.
             return any(isinstance(element.slice, cst.Slice) for element in node.slice) and \
-                len(node.slice) == 1 and self.is_sequence(node.value, ancestors, seen)
+                len(node.slice) == 1 and \
+                self.is_sequence(node.value, ancestors, seen, order, certain)
         if isinstance(node, cst.Call):
             func = node.func
             name = self.imports.resolve(func) or ""
             method = func.attr.value if isinstance(func, cst.Attribute) else ""
             if name.rsplit(".", 1)[-1] in SEQUENCE_FUNCTIONS and name.startswith("torch."):
                 return True
+            if name == "torch.where" and len(node.args) == 1 or name == "torch.nonzero" and any(
+                    arg.keyword and arg.keyword.value == "as_tuple" for arg in node.args):
+                return True  # the indices of the true elements, one tensor per dimension
             if method in SEQUENCE_METHODS or (method in ("max", "min") and node.args):
                 return True
+            if (method == "unique" or name == "torch.unique") and any(
+                    arg.keyword and arg.keyword.value in ("return_inverse", "return_counts")
+                    for arg in node.args):
+                return True  # (values, inverse[, counts])
             if name in ("tuple", "list", "zip", "enumerate", "range", "sorted", "reversed"):
                 return True
             if self._call_returns is not None:
                 returns = self._call_returns(node)
                 if returns is not None:
+                    if certain:  # every return a tuple, or only sequences returned
+                        return returns.elements is not None or \
+                            (returns.sequence and not returns.tensor)
                     return returns.sequence
             # An imported function or a submodule of another file may return a tuple.
-            return name == "" and isinstance(func, cst.Attribute) and _is_self(func.value) and \
-                method not in tensor_methods()
+            return not certain and name == "" and isinstance(func, cst.Attribute) and \
+                _is_self(func.value) and method not in tensor_methods()
         if isinstance(node, cst.Name):
             if node.value in seen:
                 return False  # `parts = parts + (x,)`: decided by its other bindings
             seen = seen | {node.value}
             bindings = self.bindings.get(node.value, ())
-            order = next((self.statement_order[id(item)] for item in reversed(ancestors)
-                          if id(item) in self.statement_order), None)
+            if order is None:
+                order = self._order_at(ancestors)
             if order is not None:
                 before = [binding for binding in bindings if binding.order < order]
+                if not before and node.value in self.sequence_parameters:
+                    return True  # the parameter's own value
                 bindings = [max(before, key=lambda b: b.order)] if before else bindings
-            return any(not binding.element and binding.index is None and
-                       self.is_sequence(binding.value, (), seen) for binding in bindings)
+            elif not bindings and node.value in self.sequence_parameters:
+                return True
+            return any(self._binding_is_sequence(binding, seen, certain) for binding in bindings)
         return False
+
+    def _binding_is_sequence(self, binding: Binding, seen: frozenset[str],
+                             certain: bool = False) -> bool:
+        if binding.index is not None:  # `features, pos = self.backbone(x)`
+            returns = self._returns_of(binding)
+            return returns is not None and returns.element_sequences is not None and \
+                binding.index < len(returns.element_sequences) and \
+                returns.element_sequences[binding.index]
+        return not binding.element and self.is_sequence(binding.value, (), seen,
+                                                        certain=certain)
 
     def is_confirmed_tensor(self, node: cst.BaseExpression) -> bool:
         """A tensor without relying on assumed parameters: rules that report *values* (not
@@ -387,6 +529,11 @@ class ValueFacts:
         if isinstance(node, cst.Name):
             return node.value in tensors
         if isinstance(node, cst.Subscript):
+            # `outputs["logits"]`: a dict (or ModelOutput) looked up by key, not tensor indexing.
+            if any(isinstance(element.slice, cst.Index) and
+                   isinstance(element.slice.value, (cst.SimpleString, cst.ConcatenatedString))
+                   for element in node.slice):
+                return False
             return self._is_tensor(node.value, tensors)
         if isinstance(node, cst.Call):
             return self._call_is_tensor(node, tensors)
@@ -422,7 +569,7 @@ class ValueFacts:
             return returns.tensor  # a helper or submodule of this file: what it returns
         if isinstance(func, cst.Attribute):
             method = func.attr.value
-            if method in TENSOR_TO_PYTHON_METHODS:
+            if method in TENSOR_TO_PYTHON_METHODS or method in DICT_METHODS:
                 return False
             if isinstance(func.value, cst.Name) and func.value.value == "self":
                 return True  # calling a submodule or a helper of the model
@@ -434,6 +581,15 @@ class ValueFacts:
             # `cache` was (wrongly) annotated as a tensor.
             return method in tensor_methods() and self._is_tensor(func.value, tensors)
         return False
+
+
+_SEQUENCE_TYPES = {"tuple", "list", "Tuple", "List", "typing.Tuple", "typing.List"}
+
+
+def _is_sequence_annotation(node: cst.BaseExpression, imports: ImportTable) -> bool:
+    """`tuple[torch.Tensor, torch.Tensor]`, `list[int] | None`, `Tuple[...]`."""
+    members = read_annotation(node, imports).members
+    return bool(members) and all(member in _SEQUENCE_TYPES for member in members)
 
 
 def is_model_attribute(node: cst.BaseExpression) -> bool:

@@ -8,3 +8,11 @@ def render(name: str, run, stream, **options) -> None:
 
     module = importlib.import_module(f"torchready.lint.formats.{name}_format")
     module.render(run, stream, **options)
+
+
+def with_targets(diagnostic) -> str:
+    """The message followed by the capture targets it concerns: `... [trace, export]` (how
+    every human-facing format shows them; JSON has a `targets` field)."""
+    if not diagnostic.targets:
+        return diagnostic.message
+    return f"{diagnostic.message} [{', '.join(diagnostic.targets)}]"

@@ -10,6 +10,7 @@ in property values, which would otherwise end a property early.
 
 from __future__ import annotations
 
+from torchready.lint.formats import with_targets
 from torchready.lint.types import Severity
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -31,7 +32,7 @@ def annotation(command: str, message: str, **properties: object) -> str:
 def render(run, stream, **_options) -> None:
     for diagnostic in run.diagnostics:
         stream.write(annotation(
-            COMMANDS[diagnostic.severity], diagnostic.message,
+            COMMANDS[diagnostic.severity], with_targets(diagnostic),
             file=diagnostic.path, line=diagnostic.line, col=diagnostic.column,
             endLine=diagnostic.end_line, endColumn=diagnostic.end_column,
             title=f"torchready ({diagnostic.code})",

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from torchready.about import REPOSITORY_URL, __version__
 from torchready.lint.engine import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME
+from torchready.lint.formats import with_targets
 from torchready.lint.types import Diagnostic, Edit, Fix, Severity
 
 SARIF_VERSION = "2.1.0"
@@ -116,13 +117,17 @@ def _result(diagnostic: Diagnostic, rule_index: int, base: Path) -> dict[str, An
         "ruleId": diagnostic.code,
         "ruleIndex": rule_index,
         "level": LEVELS[diagnostic.severity],
-        "message": {"text": diagnostic.message},
+        "message": {"text": with_targets(diagnostic)},
         "locations": [{"physicalLocation": {
             "artifactLocation": location,
             "region": _region(diagnostic.line, diagnostic.column, diagnostic.end_line,
                               diagnostic.end_column),
         }}],
     }
+    if diagnostic.targets:
+        # SARIF's property bag: viewers filter results by it (`targets`: the captures it
+        # concerns).
+        result["properties"] = {"targets": list(diagnostic.targets)}
     if diagnostic.fix is not None and diagnostic.fix.edits:
         result["fixes"] = [_fix(diagnostic.fix, location)]
     return result

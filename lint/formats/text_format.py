@@ -1,5 +1,5 @@
-"""`--format text`: `path:line:col: CODE message`, the source line and a caret under the span,
-then a one-line summary (ruff's `full` output).
+"""`--format text`: `path:line:col: CODE message [targets]`, the source line and a caret under
+the span, then a one-line summary (ruff's `full` output).
 
 On a terminal the lines are coloured through rich; otherwise (pre-commit, CI logs, pipes) they
 are written as plain text without importing rich, which keeps a one-file run short.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from torchready.lint.formats import with_targets
 from torchready.lint.source_io import SourceError, read_source, split_lines
 from torchready.lint.types import Applicability
 
@@ -29,7 +30,7 @@ def render(run, stream, *, unsafe_fixes: bool = False, source: str | None = None
             marker = " [*]" if diagnostic.fix.applicability is Applicability.SAFE else " [~]"
         write([(f"{diagnostic.path}:{diagnostic.line}:{diagnostic.column}:", "bold"),
                (f" {diagnostic.code}", "bold red"), (marker, "cyan"),
-               (f" {diagnostic.message}", "")])
+               (f" {with_targets(diagnostic)}", "")])
         excerpt = _excerpt(sources, diagnostic) if show_source else None
         if excerpt is not None:
             write(excerpt)

@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from lsprotocol import types
 
 from torchready.lint.engine import SYNTAX_ERROR_CODE
+from torchready.lint.formats import with_targets
 from torchready.lint.lsp.positions import UnitCounter, to_lsp_position, to_lsp_range, utf16_units
 from torchready.lint.suppression import NOQA
 from torchready.lint.types import Diagnostic, Severity
@@ -29,7 +30,8 @@ SEVERITIES = {
 
 def to_lsp_diagnostic(diagnostic: Diagnostic, lines: Sequence[str], version: int | None,
                       units: UnitCounter = utf16_units) -> types.Diagnostic:
-    data: dict[str, Any] = {"code": diagnostic.code, "name": diagnostic.name, "version": version}
+    data: dict[str, Any] = {"code": diagnostic.code, "name": diagnostic.name, "version": version,
+                            "targets": list(diagnostic.targets)}
     fix = diagnostic.fix
     if fix is not None and fix.edits:
         data["fix"] = {
@@ -46,7 +48,7 @@ def to_lsp_diagnostic(diagnostic: Diagnostic, lines: Sequence[str], version: int
     return types.Diagnostic(
         range=to_lsp_range(lines, diagnostic.line, diagnostic.column, diagnostic.end_line,
                            diagnostic.end_column, units),
-        message=diagnostic.message,
+        message=with_targets(diagnostic),
         severity=SEVERITIES[diagnostic.severity],
         code=diagnostic.code,
         source=SOURCE,

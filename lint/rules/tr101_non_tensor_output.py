@@ -4,6 +4,7 @@ import libcst as cst
 
 from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.rule import Invalid, Rule, Valid
+from torchready.lint.targets import TRACE
 
 OUTPUT_MODULES = ("modeling_outputs", "utils.generic", "ModelOutput")
 
@@ -47,13 +48,17 @@ class NonTensorOutput(Rule):
     conversion time.
 
     ## Known false positives
-    A module used only as a submodule may return a dict to its parent; modules instantiated as a
-    submodule elsewhere in the same file are not reported, but ones used from other files are.
+    A module used only as a submodule may return a dict to its parent: modules that a module
+    class of the linted project instantiates (in the same file or another one) are not
+    reported. That leaves out a class that is both a part of a bigger model and captured on its
+    own (transformers' `CLIPVisionModel`, built by other models of the tree); a module used
+    only by code outside the linted files is reported.
     """
 
     CODE = "TR101"
     NAME = "non-tensor-output"
     SUMMARY = "forward returns a dict, ModelOutput, None or string: trace and Core ML need tensors"
+    TARGETS = frozenset({TRACE})
 
     VALID = [
         Valid("""

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchready.lint.analysis.guards import TRACE, capture_function
+from torchready.lint.analysis.guards import TRACE, capture_function, in_message
 from torchready.lint.analysis.values import SIZE_METHODS
+from torchready.lint.analysis.walk import walk
 from torchready.lint.codegen import ATOM, MULTIPLICATIVE, POWER, UNARY, code, in_parent, operand, precedence
 from torchready.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from torchready.lint.targets import EXPORT, PYTHON_RUNNING
 from torchready.lint.types import Applicability
 
 INT_OPERATORS = (cst.Add, cst.Subtract, cst.Multiply, cst.FloorDivide, cst.Modulo)
@@ -62,12 +64,17 @@ class MathOnShape(Rule):
     (`if min(h, w) < patch: raise ...`) are reported too: the traced model no longer checks. Sizes of parameters and buffers (`self.weight.shape`,
     a helper's argument that every caller passes `self.pos_embed` to) are not reported.
     `torch.tensor(x.size(-1))` warns ("torch.tensor results are registered as constants") but
-    torch 2.13 records its data flow (measured), so it is not reported.
+    torch 2.13 records its data flow (measured), so it is not reported. Math in `raise` and
+    warning messages (`raise ValueError(f"{int(h)} patches")`) runs only when the check fails
+    and is not reported. `int(x)` in the `else` of `isinstance(x, torch.Tensor)` (transformers'
+    `torch_int`) is a torch.export finding only: while tracing, a size is a tensor and takes
+    the other branch.
     """
 
     CODE = "TR102"
     NAME = "math-on-shape"
     SUMMARY = "math/numpy/float()/int() on a tensor size bakes the example's size into a trace"
+    TARGETS = PYTHON_RUNNING
     FIX = Applicability.SAFE
 
     VALID = [
@@ -156,9 +163,28 @@ class MathOnShape(Rule):
                                   else int(math.ceil(height / 2) * 2))
                     return x, new_height
         """),
+        Valid("""
+            class PatchEmbeddings(nn.Module):
+                # regression (idefics): the message is built only when the check fails
+                def forward(self, x):
+                    rows = x.shape[-2] / 16
+                    if self.strict:
+                        raise ValueError(f"{int(rows)} patches do not fit the table")
+                    return x
+        """),
     ]
 
     INVALID = [
+        Invalid("""
+            def torch_int(x):
+                # a traced size is a tensor: only torch.export runs the int()
+                return x.to(torch.int64) if isinstance(x, torch.Tensor) else int(x)
+
+            class Embeddings(nn.Module):
+                def forward(self, x):
+                    side = torch_int(x.shape[-1])
+                    return x.reshape(-1, side, 1)
+        """),
         Invalid(
             """
             class Shuffle(nn.Module):
@@ -285,7 +311,7 @@ class MathOnShape(Rule):
         if not (is_math or name in ("int", "float", "min", "max")):
             return
         function = capture_function(self.context, TRACE)
-        if function is None:
+        if function is None or in_message(self.context.ancestors):
             return
         facts = self.context.facts(function)
         arguments = [arg.value for arg in node.args]
@@ -294,6 +320,13 @@ class MathOnShape(Rule):
                 return
             fix = self._fix_math(attribute, arguments, node) if module == "math" else None
         elif name in ("int", "float") and len(arguments) == 1 and facts.is_size(arguments[0]):
+            if self._tensor_guarded(arguments[0]):
+                # `x.to(torch.int64) if isinstance(x, torch.Tensor) else int(x)`: a traced size
+                # is a tensor, so only torch.export (symbolic ints) runs the int().
+                if EXPORT in self.context.targets and \
+                        capture_function(self.context, EXPORT) is not None:
+                    self._report_conversion(node, None, (EXPORT,))
+                return
             fix = self._fix_int(arguments[0], node) if name == "int" else None
         elif name in ("min", "max") and len(arguments) >= 2 and \
                 not any(arg.star or arg.keyword for arg in node.args) and \
@@ -302,14 +335,36 @@ class MathOnShape(Rule):
             return
         else:
             return
+        self._report_conversion(node, fix)
+
+    def _report_conversion(self, node: cst.Call, fix, targets=None) -> None:
         shown = code(self.context.module, node)
-        self.report(
-            node,
-            f"`{shown}` turns a traced size into a Python number: torch.jit.trace records the "
-            "example's value as a constant, so other input sizes get wrong results (torch.export "
-            "instead refuses a dimension declared dynamic: \"Constraints violated\")",
-            fix,
-        )
+        if targets == (EXPORT,):
+            message = (f"`{shown}` turns a size into a Python number on a path torch.export "
+                       "takes: it specializes the dimension (one declared dynamic fails with "
+                       "\"Constraints violated\"); keep the size symbolic")
+        else:
+            message = (f"`{shown}` turns a traced size into a Python number: torch.jit.trace "
+                       "records the example's value as a constant, so other input sizes get "
+                       "wrong results (torch.export instead refuses a dimension declared "
+                       "dynamic: \"Constraints violated\")")
+        self.report(node, message, fix, targets=targets)
+
+    def _tensor_guarded(self, argument: cst.BaseExpression) -> bool:
+        """The node is in the `else` of a test that `argument` is a tensor."""
+        if not isinstance(argument, cst.Name):
+            return False
+        ancestors = self.context.ancestors
+        for parent, child in zip(ancestors, ancestors[1:]):
+            if isinstance(parent, (cst.If, cst.IfExp)) and child is parent.orelse and any(
+                    isinstance(part, cst.Call) and part.args and
+                    self.context.imports.resolve_or_name(part.func) == "isinstance" and
+                    isinstance(part.args[0].value, cst.Name) and
+                    part.args[0].value.value == argument.value and len(part.args) == 2 and
+                    self.context.imports.resolve_or_name(part.args[1].value) == "torch.Tensor"
+                    for part in walk(parent.test)):
+                return True
+        return False
 
     def _report_choice(self, node: cst.Call, name: str) -> None:
         shown = code(self.context.module, node)

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import Iterator
-
 import libcst as cst
 
-from torchready.lint.analysis.guards import TRACE, capture_function, in_message, static_truth
+from torchready.lint.analysis.guards import TRACE, capture_function, in_message, truth_tested
 from torchready.lint.codegen import code
 from torchready.lint.rule import Invalid, Rule, Valid
+from torchready.lint.targets import PYTHON_RUNNING
 
 # Calls that compare tensor *values* and return a Python bool: the tracer records nothing and
 # does not even warn.
@@ -64,6 +63,7 @@ class DataDependentControlFlow(Rule):
     CODE = "TR104"
     NAME = "data-dependent-control-flow"
     SUMMARY = "if/while/assert on tensor values: the trace keeps only the example's branch"
+    TARGETS = PYTHON_RUNNING
 
     VALID = [
         Valid("""
@@ -264,7 +264,7 @@ class DataDependentControlFlow(Rule):
         if function is None or in_message(self.context.ancestors):
             return
         facts = self.context.facts(function)
-        for part in _truth_tested(test, self.context.imports):
+        for part in truth_tested(test, self.context.imports):
             if id(part) in self._seen:
                 continue
             self._seen.add(id(part))
@@ -294,17 +294,3 @@ class DataDependentControlFlow(Rule):
         return isinstance(func, cst.Attribute) and func.attr.value in VALUE_PREDICATE_METHODS \
             and facts.is_confirmed_tensor(func.value)
 
-
-def _truth_tested(test: cst.BaseExpression, imports) -> Iterator[cst.BaseExpression]:
-    """The sub-expressions whose truth value Python takes when it tests `test` during a trace;
-    `not torch.jit.is_tracing() and x.any()` never evaluates `x.any()` (short-circuit)."""
-    if isinstance(test, cst.BooleanOperation):
-        left = static_truth(test.left, TRACE, imports)
-        yield from _truth_tested(test.left, imports)
-        short_circuits = left is False if isinstance(test.operator, cst.And) else left is True
-        if not short_circuits:
-            yield from _truth_tested(test.right, imports)
-    elif isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        yield from _truth_tested(test.expression, imports)
-    else:
-        yield test

@@ -6,6 +6,7 @@ from torchready.lint.analysis.guards import TRACE, capture_function
 from torchready.lint.analysis.pytypes import INT, python_type
 from torchready.lint.codegen import code
 from torchready.lint.rule import Invalid, Rule, Valid
+from torchready.lint.targets import PYTHON_RUNNING
 
 # Iterating these yields one item per element of a tensor dimension.
 SPLITTING_METHODS = {"unbind", "split"}
@@ -55,6 +56,7 @@ class ShapeDependentLoop(Rule):
     CODE = "TR105"
     NAME = "shape-dependent-loop"
     SUMMARY = "a Python loop over a tensor's size is unrolled for the example's shape"
+    TARGETS = PYTHON_RUNNING
 
     VALID = [
         Valid("""

@@ -7,6 +7,7 @@ from torchready.lint.analysis.guards import SCRIPT, TRACE, capture_function, in_
 from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.codegen import code
 from torchready.lint.rule import Invalid, Rule, Valid
+from torchready.lint.targets import PYTHON_RUNNING, canonical
 
 # Python's own sources of randomness and time: values the tracer cannot record.
 NONDETERMINISTIC_MODULES = ("random.", "numpy.random.", "time.", "datetime.", "uuid.", "secrets.")
@@ -59,6 +60,7 @@ class PythonSideEffect(Rule):
     CODE = "TR106"
     NAME = "python-side-effect"
     SUMMARY = "random/time/print/global or self state in forward happen once, at trace time"
+    TARGETS = PYTHON_RUNNING | {SCRIPT}
 
     VALID = [
         Valid("""
@@ -205,7 +207,7 @@ class PythonSideEffect(Rule):
         Invalid("""
             class Rotary(nn.Module):
                 def forward(self, x):
-                    if self.cached is not None and self.cached.size(0) == x.size(1):
+                    if self.cached is not None:
                         return self.cached  # a warm cache at trace time is baked in
                     self.cached = self.compute(x)
                     return self.cached
@@ -250,7 +252,8 @@ class PythonSideEffect(Rule):
             if function is not None:
                 self.report(node, "`print(...)` runs once, while tracing: the traced and "
                                   "converted model prints nothing; remove it or guard it with "
-                                  "`if not torch.jit.is_tracing():`")
+                                  "`if not torch.jit.is_tracing():`",
+                            targets=self._python_targets())
         elif isinstance(func, cst.Attribute) and func.attr.value in MUTATING_METHODS and \
                 isinstance(func.value, cst.Name) and self._is_global(func.value.value):
             self._state_write(node, f"`{func.value.value}`, a module-level object,")
@@ -258,17 +261,21 @@ class PythonSideEffect(Rule):
     def _nondeterministic(self, node: cst.Call, name: str) -> None:
         shown = code(self.context.module, node)
         function = capture_function(self.context, TRACE)
-        if function is not None:
-            if in_message(self.context.ancestors) or self._training_only_value(node, function):
-                return
+        if function is not None and not in_message(self.context.ancestors) and \
+                not self._training_only_value(node, function):
             self.report(node, f"`{shown}` is evaluated once, while tracing: the traced model "
                               "reuses that value as a constant on every call; use torch's "
                               "random functions (`torch.rand`, `torch.randn_like`), which the "
-                              "tracer records, or pass the value in as an input")
-        elif capture_function(self.context, SCRIPT) is not None:
+                              "tracer records, or pass the value in as an input",
+                        targets=self._python_targets())
+        if capture_function(self.context, SCRIPT) is not None:
             self.report(node, f"torch.jit.script cannot compile `{name}` (\"Python builtin ... "
                               "is currently not supported in Torchscript\"); use torch's random "
-                              "functions or pass the value in as an input")
+                              "functions or pass the value in as an input", targets=(SCRIPT,))
+
+    def _python_targets(self) -> tuple[str, ...]:
+        """The targets that run this Python (trace, export) among those checked."""
+        return canonical(PYTHON_RUNNING & set(self.context.captures(self.context.function)))
 
     # -- state ------------------------------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -294,7 +301,7 @@ class PythonSideEffect(Rule):
         names = ", ".join(item.name.value for item in node.names)
         self.report(node, f"`{keyword} {names}`: writes to it happen once, while tracing, and "
                           "the traced model never repeats them; return the new value from "
-                          "forward instead")
+                          "forward instead", targets=self._python_targets())
 
     def _check_target(self, target: cst.BaseExpression,
                       value: cst.BaseExpression | None) -> None:
@@ -318,11 +325,12 @@ class PythonSideEffect(Rule):
         if capture_function(self.context, TRACE) is not None:
             self.report(node, f"{what} is written once, while tracing: the traced model does "
                               "not update it on later calls (its trace-time value is baked "
-                              "in); keep state as an input and output of forward")
-        elif not trace_only and capture_function(self.context, SCRIPT) is not None:
+                              "in); keep state as an input and output of forward",
+                        targets=self._python_targets())
+        if not trace_only and capture_function(self.context, SCRIPT) is not None:
             self.report(node, f"{what} is mutated in scripted code: torch.jit.script cannot "
                               "compile writes to Python globals; pass the state in and return "
-                              "it instead")
+                              "it instead", targets=(SCRIPT,))
 
     def _training_only_value(self, node: cst.Call, function) -> bool:
         """`p = random.uniform(0, 1)` read only in `if self.training and p < drop:`."""

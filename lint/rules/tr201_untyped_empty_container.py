@@ -5,6 +5,7 @@ import libcst as cst
 from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.analysis.pytypes import STR, TENSOR, python_type
 from torchready.lint.rule import FixSpec, InsertImport, Invalid, Replace, Rule, Valid
+from torchready.lint.targets import SCRIPT
 from torchready.lint.types import Applicability
 
 ADDERS = {"append": 0, "insert": 1}  # list method -> index of the added element
@@ -51,6 +52,7 @@ class UntypedEmptyContainer(Rule):
     CODE = "TR201"
     NAME = "untyped-empty-container"
     SUMMARY = "an empty list/dict filled with non-tensors needs a type annotation for script"
+    TARGETS = frozenset({SCRIPT})
     FIX = Applicability.SAFE
     NEEDS_TEXT = ("jit",)
 
@@ -214,13 +216,34 @@ class UntypedEmptyContainer(Rule):
             """,
             count=2,
         ),
+        Invalid(
+            """
+            @torch.jit.script
+            def level_sizes(features: List[torch.Tensor]):
+                # regression (mask2former): a slice of a shape is a list of ints
+                sizes = []
+                for feature in features:
+                    sizes.append(feature.shape[-2:])
+                return sizes
+            """,
+            expected_fix="""
+            from typing import List
+            @torch.jit.script
+            def level_sizes(features: List[torch.Tensor]):
+                # regression (mask2former): a slice of a shape is a list of ints
+                sizes: List[List[int]] = []
+                for feature in features:
+                    sizes.append(feature.shape[-2:])
+                return sizes
+            """,
+        ),
     ]
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         function = self.context.function
         if function is None or not function.scripted:
             return
-        facts = self.context.facts(function)
+        facts = self.context.facts(function, SCRIPT)
         empties = dict(_empty_containers(node))
         if not empties:
             return

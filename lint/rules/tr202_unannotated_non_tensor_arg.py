@@ -4,6 +4,7 @@ import libcst as cst
 
 from torchready.lint.codegen import code
 from torchready.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
+from torchready.lint.targets import SCRIPT
 from torchready.lint.types import Applicability
 
 # Keyword arguments that take Python ints: a parameter passed as one is an int.
@@ -55,12 +56,14 @@ class UnannotatedNonTensorArg(Rule):
 
     ## Known false positives
     None known for literal defaults. For uses, a tensor genuinely compared with a string is not
-    possible, so the findings are real type errors.
+    possible, so the findings are real type errors. Parameters of functions defined inside
+    compiled code are not reported: script rejects the nested `def` itself (TR203).
     """
 
     CODE = "TR202"
     NAME = "unannotated-non-tensor-arg"
     SUMMARY = "an unannotated parameter used as int/float/bool/str: script assumes Tensor"
+    TARGETS = frozenset({SCRIPT})
     FIX = Applicability.SAFE
     NEEDS_TEXT = ("jit",)
 
@@ -183,8 +186,9 @@ class UnannotatedNonTensorArg(Rule):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         function = self.context.function
-        if function is None or not function.scripted or function.node is not node:
-            return
+        if function is None or not function.scripted or function.node is not node or \
+                function.parent is not None:
+            return  # a nested `def` is not compiled as a function: TR203 reports it
         params = node.params
         candidates = [param for param in (*params.posonly_params, *params.params,
                                           *params.kwonly_params) if param.annotation is None]

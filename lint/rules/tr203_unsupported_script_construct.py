@@ -3,6 +3,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchready.lint.analysis.guards import SCRIPT, capture_function
+from torchready.lint.analysis.model_code import is_super_call
 from torchready.lint.analysis.module_containers import (CONTAINERS, assigned_attributes,
                                                         constant_attributes,
                                                         container_attributes)
@@ -77,6 +78,10 @@ class UnsupportedScriptConstruct(Rule):
     as Python (torch.export's default non-strict mode included), so a model captured with
     `--mode trace` or `--mode export` works unchanged (the change is harmless there).
 
+    A call of the base class's method, `super().forward(x)` (an embedding that scales its
+    output), is reported too: script has no `super()` ("'Tensor' object has no attribute or
+    method 'forward'"); call the base's code through a submodule, or copy it.
+
     ## Fix safety
     No fix: each construct needs a different rewrite.
 
@@ -92,6 +97,7 @@ class UnsupportedScriptConstruct(Rule):
     NAME = "unsupported-script-construct"
     SUMMARY = ("*args, lambda, nested def, try, filtered comprehensions, global, numpy, "
                "self.layers[i], Optional[dict], ...: torch.jit.script cannot compile it")
+    TARGETS = frozenset({SCRIPT})
     NEEDS_TEXT = ("jit",)
 
     VALID = [
@@ -303,6 +309,13 @@ class UnsupportedScriptConstruct(Rule):
             scripted = torch.jit.script(Net())
         """),
         Invalid("""
+            class ScaledEmbedding(nn.Embedding):
+                def forward(self, ids):
+                    return super().forward(ids) * 2
+
+            scripted = torch.jit.script(ScaledEmbedding(10, 4))
+        """),
+        Invalid("""
             @torch.jit.script
             def scale(x):
                 double = lambda t: t * 2
@@ -509,9 +522,12 @@ class UnsupportedScriptConstruct(Rule):
                        "function definitions aren't supported")
             return
         params = node.params
-        if isinstance(params.star_arg, cst.Param) or params.star_kwarg is not None or any(
-                param.default is not None for param in params.kwonly_params):
-            self._flag(node.name, f"`{node.name.value}` takes *args/**kwargs or keyword-only "
+        variadic = [param for param in (params.star_arg, params.star_kwarg)
+                    if isinstance(param, cst.Param)]
+        variadic += [param for param in params.kwonly_params if param.default is not None]
+        if variadic:
+            # At the offending parameter: in a long signature, that is the line to change.
+            self._flag(variadic[0], f"`{node.name.value}` takes *args/**kwargs or keyword-only "
                                   "defaults", "Compiled functions can't take variable number of "
                                              "arguments or use keyword-only arguments with "
                                              "defaults")
@@ -569,6 +585,11 @@ class UnsupportedScriptConstruct(Rule):
                                 f"(\"{problem.error}\"); {problem.advice}")
 
     # -- syntax-level constructs --------------------------------------------------------------
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if self._compiled() and is_super_call(node):
+            self._flag(node, f"`super().{node.attr.value}(...)`",
+                       f"'Tensor' object has no attribute or method '{node.attr.value}'")
+
     def visit_Lambda(self, node: cst.Lambda) -> None:
         if self._compiled():
             self._flag(node, "a lambda", "Lambda aren't supported")

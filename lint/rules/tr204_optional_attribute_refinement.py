@@ -9,6 +9,7 @@ from torchready.lint.analysis.annotations import read_annotation
 from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.analysis.model_code import ModelCode
 from torchready.lint.rule import FixSpec, InsertBefore, Invalid, Replace, Rule, Valid
+from torchready.lint.targets import SCRIPT
 from torchready.lint.types import Applicability
 
 
@@ -80,6 +81,7 @@ class OptionalAttributeRefinement(Rule):
     CODE = "TR204"
     NAME = "optional-attribute-refinement"
     SUMMARY = "an Optional attribute tested against None: script only refines locals"
+    TARGETS = frozenset({SCRIPT})
     FIX = Applicability.SAFE
     NEEDS_TEXT = ("jit",)  # only scripted code can fail this way
 
@@ -352,7 +354,7 @@ class OptionalAttributeRefinement(Rule):
                                         self.context.imports)
         if not optional:
             return
-        facts = self.context.facts(function)
+        facts = self.context.facts(function, SCRIPT)
         written_here = _assigned_attributes([node])
         for guard in _guards(node, optional):
             use = next(_attribute_uses(guard.refined, guard.attribute), None)

@@ -7,6 +7,7 @@ import libcst as cst
 from torchready.lint.analysis.imports import child_blocks, iter_statements
 from torchready.lint.analysis.model_code import iter_calls
 from torchready.lint.rule import FixSpec, InsertBefore, Invalid, Rule, Valid
+from torchready.lint.targets import CAPTURE_CALLS
 from torchready.lint.types import Applicability
 
 CAPTURES = {
@@ -262,6 +263,8 @@ class MissingEval(Rule):
             f"`{name}.eval()` first",
             FixSpec(f"Insert `{name}.eval()`", (InsertBefore(statement, f"{name}.eval()"),),
                     Applicability.SAFE),
+            # The capture this call makes; coremltools.convert concerns every target.
+            targets=(CAPTURE_CALLS[capture],) if capture in CAPTURE_CALLS else None,
         )
 
 

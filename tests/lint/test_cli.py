@@ -155,7 +155,9 @@ def test_unsafe_fixes_only_with_the_flag(tmp_path):
 
 
 def test_lint_never_imports_torch_numpy_or_coremltools():
-    probe = ("import sys, runpy; sys.argv = ['torchready', 'lint', 'fixtures']\n"
+    # Every target and installed imports followed: the project analysis reads, never imports.
+    probe = ("import sys, runpy; sys.argv = ['torchready', 'lint', '--target', 'all', "
+             "'--follow-imports', 'fixtures']\n"
              "try:\n    runpy.run_module('torchready.cli', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
              "print('LOADED', sorted(m for m in ('torch', 'numpy', 'coremltools') "

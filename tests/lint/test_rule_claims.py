@@ -34,7 +34,8 @@ SCRIPT_ERRORS = {
     "TR202": ["Expected a default value of type Tensor (inferred)",
               "all inputs of range must be ints, found Tensor (inferred)",
               "Arguments for call are not valid"],
-    "TR203": ["Compiled functions can't take variable number of arguments",
+    "TR203": ["'Tensor' object has no attribute or method",
+              "Compiled functions can't take variable number of arguments",
               "Lambda aren't supported", "try blocks aren't supported",
               "Comprehension ifs are not supported yet", "Unknown type name 'np.ndarray'",
               "getattr's second argument must be a string literal",
@@ -50,6 +51,7 @@ SCRIPT_ERRORS = {
     "TR204": ["but instead found type 'Optional[Tensor]'",
               "but instead found type 'Optional[float]'",
               "'Optional[Tensor]' object has no attribute or method"],
+    "TR205": ["failed to convert Python type"],
 }
 _counter = itertools.count()
 
@@ -129,6 +131,37 @@ def test_tr102_size_math_and_min_are_baked_but_torch_tensor_of_a_size_is_not():
     traced, warned = _trace(_TensorScale(), torch.ones(2, 4))
     assert any("torch.tensor results are registered as constants" in w for w in warned)
     assert torch.allclose(traced(torch.ones(2, 16)), _TensorScale()(torch.ones(2, 16)))
+
+
+def _torch_int(x):
+    return x.to(torch.int64) if isinstance(x, torch.Tensor) else int(x)
+
+
+class _GuardedInt(nn.Module):  # TR102: int() in the else of isinstance(x, torch.Tensor)
+    def forward(self, x):
+        return x.reshape(-1, _torch_int(x.shape[-1]), 1)
+
+
+def test_tr102_a_tensor_guarded_int_is_an_export_hazard_only():
+    traced, _ = _trace(_GuardedInt(), torch.rand(2, 4))
+    assert traced(torch.rand(2, 6)).shape == (2, 6, 1)  # the trace follows the size
+    with pytest.raises(Exception, match="Constraints violated"):
+        torch.export.export(_GuardedInt(), (torch.rand(2, 4),),
+                            dynamic_shapes=({1: torch.export.Dim("w", min=2)},))
+
+
+class _CheckMessage(nn.Module):  # TR103 (information): a traced value in a check's message
+    def forward(self, x):
+        n_positive = (x > 0).sum()
+        torch._assert(x.numel() > 0, f"{n_positive} positive values")
+        return x * 2
+
+
+def test_tr103_a_check_message_warns_but_leaves_the_graph_alone():
+    traced, warned = _trace(_CheckMessage(), torch.rand(2, 3))
+    assert any("Converting a tensor to a Python number" in w for w in warned)
+    other = torch.randn(4, 5)
+    assert torch.equal(traced(other), _CheckMessage()(other))
 
 
 class _Crop2(nn.Module):  # TR103: the first INVALID example

@@ -31,6 +31,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exit-non-zero-on-fix", action="store_true",
                         help="with --fix, exit 1 when a file was rewritten even if no findings "
                              "remain (what a pre-commit hook needs)")
+    parser.add_argument("--target", type=_codes, metavar="TARGETS",
+                        help="capture targets to check for: trace, script, export or all, "
+                             "comma-separated (default: [tool.torchready] target, else inferred "
+                             "from the code's own capture calls, else trace,export); not the "
+                             "Core ML deployment target of convert/audit")
+    parser.add_argument("--follow-imports", action="store_true",
+                        help="also analyse the installed modules the linted code calls into "
+                             "(read only, never run or fixed); findings there are reported "
+                             "where the linted code reaches them")
 
 
 def _positive(text: str) -> int:
@@ -52,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_stdin(args)
     result = lint_paths(args.paths, select=args.select, ignore=args.ignore, fix=args.fix,
                         unsafe_fixes=args.unsafe_fixes, diff=args.diff, jobs=args.jobs,
-                        cache=not args.no_cache)
+                        cache=not args.no_cache, targets=args.target,
+                        follow_imports=args.follow_imports)
     for error in result.errors:
         print(f"torchready: error: {error}", file=sys.stderr)
     if args.diff:
@@ -82,7 +92,7 @@ def _run_stdin(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as error:
         raise UsageError(f"standard input is not UTF-8 (byte at offset {error.start})") from None
     path = args.stdin_filename or "<stdin>"
-    options = dict(select=args.select, ignore=args.ignore)
+    options = dict(select=args.select, ignore=args.ignore, targets=args.target)
     if args.fix or args.diff:
         fixed, applied = fix_text(source, path, unsafe_fixes=args.unsafe_fixes, **options)
         remaining = lint_text(fixed, path, **options)

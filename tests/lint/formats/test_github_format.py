@@ -56,7 +56,9 @@ def test_annotations_carry_every_finding_of_the_cli(tmp_path):
                           "col": str(finding["column"]), "endLine": str(finding["end_line"]),
                           "endColumn": str(finding["end_column"]),
                           "title": f"torchready ({finding['code']})"}
-        assert message == finding["message"]
+        # The annotation names the capture targets the finding concerns, as the text does.
+        assert finding["targets"]
+        assert message == f"{finding['message']} [{', '.join(finding['targets'])}]"
 
 
 def test_hostile_paths_and_messages_round_trip_and_levels_follow_severity():

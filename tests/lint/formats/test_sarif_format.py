@@ -67,7 +67,10 @@ def test_results_match_the_json_output(project, log):
     for result, finding in zip(run["results"], findings):
         assert result["ruleId"] == finding["code"] == rules[result["ruleIndex"]]["id"]
         assert result["level"] == finding["severity"]
-        assert result["message"]["text"] == finding["message"]
+        targets = finding.get("targets", [])
+        assert result["message"]["text"] == (
+            f"{finding['message']} [{', '.join(targets)}]" if targets else finding["message"])
+        assert result.get("properties", {}).get("targets", []) == targets
         (location,) = result["locations"]
         physical = location["physicalLocation"]
         assert physical["artifactLocation"] == {

@@ -84,3 +84,17 @@ def test_requested_kinds_are_hierarchical():
     assert wants("source.fixAll.torchready", None)
     assert not wants("source.fixAll.torchready", ["quickfix"])
     assert not wants("quickfix", ["source.fixAll"])
+
+
+def test_lsp_diagnostic_names_the_capture_targets():
+    from torchready.lint.api import lint_text
+    from torchready.lint.lsp.diagnostics import to_lsp_diagnostic
+
+    source = ("import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+              "    def forward(self, x):\n        if x.size(1) > 4:\n            x = x * 2\n"
+              "        return x\n")
+    (finding,) = lint_text(source, "model.py", targets=["export"])
+    converted = to_lsp_diagnostic(finding, split_lines(source), version=3)
+    assert converted.message == f"{finding.message} [export]"
+    assert converted.data["targets"] == ["export"]
+    assert converted.severity == types.DiagnosticSeverity.Warning

@@ -1,0 +1,303 @@
+"""Lint the files of one invocation as a project.
+
+1. Read every file and decide the capture targets (given, configured, or inferred from the
+   capture calls the files make).
+2. Analyse every file that changed since the last run, in the process pool: its one-file
+   diagnostics and its summary, from one parse.
+3. Link the summaries (in this process; cheap), when one of them changed: each file gets the
+   facts the rest of the project adds (`ProjectFacts`). With `--follow-imports`, installed
+   modules that reached code calls are summarized too and the project links again.
+4. Lint again, in the pool, only the files whose facts are not empty and whose result is not
+   cached for exactly those facts. A file no other file touches keeps its one-file result.
+
+Everything is cached by content (`ProjectState`): a warm run hashes the files and reads one
+index; one edited file costs its own analysis, and a link only if its summary changed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from torchready.lint.analysis.capture_calls import captures_in_source
+from torchready.lint.analysis.project_facts import ProjectFacts
+from torchready.lint.jobs import Job, run_jobs
+from torchready.lint.project.modules import find_installed_module, module_name
+from torchready.lint.project.state import ProjectState, digest, empty_summary
+from torchready.lint.results import FileResult, LintRun
+from torchready.lint.source_io import SourceError, decode_source, read_bytes
+from torchready.lint.targets import infer_targets
+from torchready.lint.types import Diagnostic, diagnostic_from_json
+
+# --follow-imports reads at most this many installed modules, in at most this many rounds of
+# link -> find what reached code calls -> summarize.
+MAX_FOLLOWED_FILES = 400
+MAX_FOLLOW_ROUNDS = 4
+
+
+@dataclass
+class Source:
+    """One file of the project."""
+
+    path: Path
+    rule_codes: tuple[str, ...]
+    configured_targets: tuple[str, ...] | None = None
+    followed: bool = False  # read for its facts (--follow-imports), never written
+    error: str | None = None
+    sha: str = ""
+    captures: list[str] = field(default_factory=list)
+    targets: tuple[str, ...] = ()
+    summary_key: str = ""
+
+    @property
+    def key(self) -> str:
+        return str(self.path)
+
+
+@dataclass
+class Options:
+    targets: tuple[str, ...] | None = None  # given on the command line
+    fix: bool = False
+    diff: bool = False
+    unsafe_fixes: bool = False
+    jobs: int | None = None
+    cache_root: Path | None = None  # None: no cache
+    follow_imports: bool = False
+
+
+def lint_project(sources: Sequence[Source], options: Options) -> LintRun:
+    sources = list(sources)
+    fixing = options.fix or options.diff
+    state = ProjectState(None if fixing else options.cache_root, _project_key(sources, options))
+    project = [source for source in sources if _read(source, state)]
+    if options.follow_imports:
+        # Installed modules an earlier run followed: read again (they may have changed).
+        linted = {source.key for source in sources}
+        project += [source for key, entry in sorted(state.files.items())
+                    if entry.get("followed") and key not in linted
+                    for source in [Source(Path(key), _followed_rules(sources), followed=True)]
+                    if _read(source, state, quiet=True)]
+    project_targets = options.targets or infer_targets(
+        capture for source in project for capture in source.captures)
+    for source in project:
+        source.targets = options.targets or source.configured_targets or project_targets
+        source.summary_key = digest("summary", source.sha, ",".join(source.targets))
+
+    fresh, relink = _analyse_changed(project, state, options)
+    relink = relink or set(state.files) != {source.key for source in project} or any(
+        "facts" not in state.files.get(source.key, {}) for source in project)
+    if len(project) == 1 and not options.follow_imports:
+        facts = {project[0].key: ProjectFacts()}  # one file: nothing to link
+    elif relink:
+        facts = _link(project, state, options)
+    else:
+        facts = {source.key: ProjectFacts.from_json(state.files[source.key]["facts"])
+                 for source in project}
+    results = _lint_with_facts(project, facts, state, fresh, options)
+
+    state.keep_only({source.key for source in project})
+    state.save()
+    by_key = {source.key: result for source, result in zip(project, results)}
+    followed = [result for source, result in zip(project, results)
+                if source.followed and result.diagnostics]
+    return LintRun([by_key.get(source.key) or FileResult(source.path, error=source.error)
+                    for source in sources] + followed)
+
+
+def _project_key(sources: Sequence[Source], options: Options) -> str:
+    paths = sorted(str(source.path.absolute()) for source in sources)
+    return digest(*paths, repr(options.targets), repr(options.follow_imports))
+
+
+def _read(source: Source, state: ProjectState, quiet: bool = False) -> bool:
+    try:
+        data = read_bytes(source.path)
+        text = decode_source(source.path, data)
+    except SourceError as error:
+        source.error = None if quiet else str(error)
+        return False
+    source.sha = digest(data)
+    entry = state.files.get(source.key, {})
+    source.captures = entry["captures"] if entry.get("sha") == source.sha and \
+        "captures" in entry else sorted(captures_in_source(text))
+    state.update(source.key, sha=source.sha, captures=source.captures, followed=source.followed)
+    return True
+
+
+def _analyse_changed(sources: list[Source], state: ProjectState, options: Options,
+                     summarize: bool | None = None) -> tuple[dict[str, FileResult], bool]:
+    """Analyse the files whose summary is not cached: their one-file results by path, and
+    whether a summary differs from the one the last link used."""
+    if summarize is None:
+        # A project of one file has nothing to link (unless installed modules may join it):
+        # only its result counts.
+        summarize = len(sources) > 1 or options.follow_imports
+    changed = [source for source in sources
+               if state.files.get(source.key, {}).get("summary") != source.summary_key
+               if summarize or state.files.get(source.key, {}).get("result")
+               != _result_key(source, ProjectFacts())]
+    jobs = [Job(source.path, () if source.followed else source.rule_codes, source.targets,
+                summarize=summarize) for source in changed]
+    fresh: dict[str, FileResult] = {}
+    relink = False
+    for source, (result, summary) in zip(changed, run_jobs(jobs, options.jobs)):
+        if result.error is None:
+            fresh[source.key] = result
+        if not summarize:
+            continue
+        summary = summary or empty_summary()
+        state.put_summary(source.summary_key, summary)
+        interface = digest(json.dumps(summary.to_json(), sort_keys=True))
+        entry = state.files.get(source.key, {})
+        if entry.get("interface") != interface:
+            relink = True
+        state.update(source.key, summary=source.summary_key, interface=interface)
+    return fresh, relink
+
+
+def _link(sources: list[Source], state: ProjectState,
+          options: Options) -> dict[str, ProjectFacts]:
+    """Each file's project facts from a new link (following installed imports if asked)."""
+    from torchready.lint.project.link import link  # a one-file run never links
+
+    if options.follow_imports:
+        _follow_imports(sources, state, options)
+    files = [_project_file(source, state, options) for source in sources]
+    result = link(files, _dominant_targets(sources))
+    facts = {}
+    for source, found in zip(sources, result.facts):
+        facts[source.key] = found
+        state.update(source.key, facts=found.to_json())
+    return facts
+
+
+def _dominant_targets(sources: list[Source]) -> tuple[str, ...]:
+    """The targets of the link: those of most files (files differ only when their
+    pyproject.toml files say different things)."""
+    counts: dict[tuple[str, ...], int] = {}
+    for source in sources:
+        counts[source.targets] = counts.get(source.targets, 0) + 1
+    return max(counts, key=counts.get) if counts else ()
+
+
+def _project_file(source: Source, state: ProjectState, options: Options):
+    from torchready.lint.project.link import ProjectFile
+
+    module, is_package = module_name(source.path)
+    summary = state.summary(source.summary_key)
+    if summary is None:  # the cache lost it: analyse the file again
+        state.update(source.key, summary=None)
+        _analyse_changed([source], state, options, summarize=True)
+        summary = state.summary(source.summary_key) or empty_summary()
+    return ProjectFile(source.key, module, is_package, summary, followed=source.followed)
+
+
+def _follow_imports(sources: list[Source], state: ProjectState, options: Options) -> None:
+    """Add installed modules that reached code calls (and base classes name), read-only."""
+    from torchready.lint.project.link import link
+
+    known = {str(source.path.resolve()) for source in sources}
+    followed = sum(1 for source in sources if source.followed)
+    for _ in range(MAX_FOLLOW_ROUNDS):
+        files = [_project_file(source, state, options) for source in sources]
+        unresolved = link(files, _dominant_targets(sources)).unresolved
+        added = []
+        for module in sorted({_module_part(name) for name in unresolved} - {None}):
+            path = find_installed_module(module)
+            if path is None or str(path.resolve()) in known or followed >= MAX_FOLLOWED_FILES:
+                continue
+            known.add(str(path.resolve()))
+            source = Source(_display(path), _followed_rules(sources), followed=True)
+            if not _read(source, state, quiet=True):
+                continue
+            source.targets = _dominant_targets(sources)
+            source.summary_key = digest("summary", source.sha, ",".join(source.targets))
+            added.append(source)
+            followed += 1
+        if not added:
+            return
+        _analyse_changed(added, state, options, summarize=True)
+        sources.extend(added)
+
+
+def _followed_rules(sources: list[Source]) -> tuple[str, ...]:
+    """Installed modules are checked with the rules of the linted files."""
+    linted = [source.rule_codes for source in sources if not source.followed]
+    return max(linted, key=len) if linted else ()
+
+
+def _module_part(name: str) -> str | None:
+    """`pkg.mod.helper` -> `pkg.mod` (an installed module's file is what is looked for)."""
+    module, _, _ = name.rpartition(".")
+    return module or None
+
+
+def _display(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def _lint_with_facts(sources: list[Source], facts: dict[str, ProjectFacts], state: ProjectState,
+                     fresh: dict[str, FileResult], options: Options) -> list[FileResult]:
+    fixing = options.fix or options.diff
+    results: dict[str, FileResult] = {}
+    pending: list[tuple[Source, Job, str]] = []
+    for source in sources:
+        project = facts.get(source.key) or ProjectFacts()
+        if source.followed and not project.entries:
+            continue  # nothing of the project reaches it: nothing to report there
+        key = _result_key(source, project)
+        entry = state.files.get(source.key, {})
+        cached = _cached_result(source, entry) if entry.get("result") == key else None
+        if cached is not None and not fixing:
+            results[source.key] = cached
+            continue
+        if not fixing and not project and source.key in fresh:
+            results[source.key] = fresh[source.key]
+            _remember(state, source, key, fresh[source.key])
+            continue
+        pending.append((source, Job(source.path, source.rule_codes, source.targets,
+                                    project=project or None, fix=fixing and not source.followed,
+                                    write=options.fix and not options.diff
+                                    and not source.followed,
+                                    unsafe_fixes=options.unsafe_fixes,
+                                    only_reached=source.followed), key))
+    for (source, _, key), (result, _) in zip(pending,
+                                             run_jobs([job for _, job, _ in pending],
+                                                      options.jobs)):
+        results[source.key] = result
+        if result.error is None and not fixing:
+            _remember(state, source, key, result)
+    return [results.get(source.key) or FileResult(source.path) for source in sources]
+
+
+def _result_key(source: Source, project: ProjectFacts) -> str:
+    """What a file's diagnostics depend on: its bytes, its path (shown in them), the rules, the
+    targets and the project facts."""
+    return digest(source.sha, source.key, ",".join(source.rule_codes), ",".join(source.targets),
+                  project.key(), str(source.followed))
+
+
+def _cached_result(source: Source, entry: dict) -> FileResult | None:
+    try:
+        diagnostics = [diagnostic_from_json(item) for item in entry["diagnostics"]]
+    except (KeyError, TypeError, ValueError):
+        return None  # an entry from an incompatible build: lint again
+    return FileResult(source.path, diagnostics, cached=True)
+
+
+def _remember(state: ProjectState, source: Source, key: str, result: FileResult) -> None:
+    state.update(source.key, result=key, diagnostics=[_entry(d) for d in result.diagnostics])
+
+
+def _entry(diagnostic: Diagnostic) -> dict:
+    """The JSON output shape, plus the fix title (the language server shows it)."""
+    entry = diagnostic.to_json()
+    if diagnostic.fix is not None:
+        entry["fix"]["title"] = diagnostic.fix.title
+    return entry
+
