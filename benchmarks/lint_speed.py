@@ -67,6 +67,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="torchready-bench-"))
     if args.subset:
         folder = subset(folder, args.subset, workdir / "subset")
+    elif args.warm_only:
+        # The edits below change files: with no cold runs, one copy serves every run (a second
+        # copy would need its cache filled again, a whole cold run of the tree).
+        folder = Path(shutil.copytree(folder, workdir / "tree"))
     files = python_files(folder)
     lines = count_lines(files)
     print(f"folder: {folder}\nfiles: {len(files)}  lines: {lines}  cores: {os.cpu_count()}\n")
@@ -84,7 +88,9 @@ def main() -> None:
          quiet=True)
     results.append(_run("torchready warm (cache)",
                         [*torchready, "-j", str(args.jobs), str(folder)], workdir, env))
-    results += _edited_runs(folder, workdir, [*torchready, "-j", str(args.jobs)], env)
+    jobs = [*torchready, "-j", str(args.jobs)]
+    edited = folder if args.subset or args.warm_only else _warm_copy(folder, workdir, jobs, env)
+    results += _edited_runs(edited, jobs, env)
     results.append(Measurement("libcst parse only (in process)", _parse_time(files), 0.0))
     if not args.no_compare:
         tools = _compare_tools()
@@ -130,23 +136,28 @@ def _run(name: str, command, cwd: Path, env, quiet: bool = False) -> Measurement
     return Measurement(name, seconds, peak, cpu)
 
 
-def _edited_runs(folder: Path, workdir: Path, torchready: list, env) -> list[Measurement]:
-    """Warm runs on a copy of the tree after editing one large modeling file: inside a
-    function body (its summary stays: only that file is analysed again), and adding a function
-    (its summary changes: the project links again)."""
-    copy = workdir / "edited"
-    shutil.copytree(folder, copy)
-    target = max(copy.rglob("modeling_*.py"), key=lambda path: path.stat().st_size)
+def _warm_copy(folder: Path, workdir: Path, torchready: list, env) -> Path:
+    """A copy of a tree the benchmark must not change (site-packages), its cache filled."""
+    copy = Path(shutil.copytree(folder, workdir / "edited"))
     _run("(filling the cache of the copy)", [*torchready, str(copy)], workdir, env, quiet=True)
+    return copy
+
+
+def _edited_runs(tree: Path, torchready: list, env) -> list[Measurement]:
+    """Warm runs on a tree whose cache is filled, after editing its largest modeling file:
+    inside a function body (its summary stays: only that file is analysed again), and adding a
+    function (its summary changes: the project links again)."""
+    workdir = tree.parent
+    target = max(tree.rglob("modeling_*.py"), key=lambda path: path.stat().st_size)
     measurements = []
     source = target.read_text()
     first = source.index("\n        return ")
     target.write_text(source[:first] + "\n        pass" + source[first:])
     measurements.append(_run("torchready warm, 1 file edited (body)",
-                             [*torchready, str(copy)], workdir, env))
+                             [*torchready, str(tree)], workdir, env))
     target.write_text(target.read_text() + "\n\ndef _added_helper(x):\n    return x * 2\n")
     measurements.append(_run("torchready warm, 1 file edited (relink)",
-                             [*torchready, str(copy)], workdir, env))
+                             [*torchready, str(tree)], workdir, env))
     return measurements
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import libcst as cst
 
-from torchready.lint.analysis.capture_calls import captures_in
+from torchready.lint.analysis.capture_calls import captures_in, names_a_capture
 from torchready.lint.analysis.project_facts import ProjectFacts
 from torchready.lint.context import FileContext, Report
 from torchready.lint.fixes import fix_to_edits
@@ -61,7 +61,7 @@ def analyse_source(source: str, path: str, rules: Sequence[type[Rule]], *,
     if not isinstance(python_ast, ast.Module):
         return Analysis([_python_syntax_error(path, python_ast)])
     if targets is None:
-        targets = infer_targets(captures_in(python_ast))
+        targets = infer_targets(captures_in(python_ast) if names_a_capture(source) else set())
     # Code other files reach may hold hazards without naming torch (size arithmetic in a
     # helper): the text pre-filter is only for files the project says nothing about.
     applicable = [rule for rule in rules if project or _may_apply(rule, source, targets)]

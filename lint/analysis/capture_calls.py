@@ -13,21 +13,28 @@ import ast
 from torchready.lint.targets import CAPTURE_CALLS, MODE_CALLS, MODES
 
 # Text every capture call contains (a cheap filter before parsing): `torch.jit.script(`,
-# `from torch.jit import trace`, `export(`, `to_coreml(`, `audit(`, `ModelSpec(`.
-CAPTURE_WORDS = ("jit.", "jit import", "export(", "export import", "to_coreml", "audit(",
-                 "ModelSpec")
+# `from torch.jit import trace`, `import torch.jit as jit`, `export(`, `to_coreml(`, `audit(`,
+# `ModelSpec(`.
+CAPTURE_WORDS = ("jit.", "jit import", "jit as", "export(", "export import", "to_coreml",
+                 "audit(", "ModelSpec")
 
 
 def captures_in_source(source: str) -> set[str]:
     """The capture targets a source text's calls name (empty when it names none or does not
     parse)."""
-    if not any(word in source for word in CAPTURE_WORDS):
+    if not names_a_capture(source):
         return set()
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()
     return captures_in(tree)
+
+
+def names_a_capture(source: str) -> bool:
+    """False when no capture call can be in the text: then `captures_in` finds nothing, and
+    walking the tree to see it costs a tenth of a lint."""
+    return any(word in source for word in CAPTURE_WORDS)
 
 
 def captures_in(tree: ast.Module) -> set[str]:

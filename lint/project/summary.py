@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import libcst as cst
 
 from torchready.lint.analysis.calls import binds_self, returns_of
-from torchready.lint.analysis.capture_calls import captures_in
+from torchready.lint.analysis.capture_calls import captures_in, names_a_capture
 from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.analysis.model_code import (TRAINING_ONLY_SUFFIXES, FunctionInfo, ModelCode,
                                                  is_super_call)
@@ -172,7 +172,8 @@ def summarize(context) -> FileSummary:
             if reference is not None and reference not in model_code.classes and \
                     reference not in model_code.functions:
                 roots.append((target, reference))
-    captures = sorted(captures_in(context.python_ast)) if context.python_ast else []
+    captures = sorted(captures_in(context.python_ast)) \
+        if context.python_ast and names_a_capture(context.source) else []
     return FileSummary(dict(imports.bindings), classes, functions, captures, roots)
 
 

@@ -46,6 +46,8 @@ def test_unknown_or_empty_targets_are_usage_errors(given):
 @pytest.mark.parametrize("source, expected", [
     ("import torch\nm = torch.jit.script(Net())\n", {"script"}),
     ("from torch.jit import trace as t\nm = t(net, x)\n", {"trace"}),
+    ("import torch.jit as J\nm = J.script(Net())\n", {"script"}),
+    ("from torch import jit\nm = jit.trace_module(net, {'forward': x})\n", {"trace"}),
     ("import torch\nprogram = torch.export.export(net, (x,))\n", {"export"}),
     ("import torchready\ntorchready.to_coreml(net, x, mode='hybrid')\n", {"trace", "script"}),
     ("from torchready import ModelSpec\nspec = ModelSpec(module=m, mode='export')\n", {"export"}),
