@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchready.lint.analysis.calls import bound_arguments
 from torchready.lint.analysis.expressions import chain_root, input_free
 from torchready.lint.analysis.guards import TRACE, capture_function, in_message
 from torchready.lint.analysis.values import is_model_attribute
@@ -88,9 +89,11 @@ class TensorToPython(Rule):
     pass tuples to, and not on torch functions that return tuples (`torch.unique(...,
     return_inverse=True)`, `F.multi_head_attention_forward`). `torch.tensor` of literals, of
     the model's attributes and of arithmetic on them (`torch.tensor(1 / 0.07)`,
-    `torch.tensor(self.config.thresholds)`) is the same for every input and not reported;
+    `torch.tensor(self.config.thresholds)`), or of a parameter every caller in the file passes
+    such a value to, is the same for every input and not reported;
     other Python values are information (the warning is real, the harm depends on whether
-    the value follows the input). An f-string that only feeds the message of a check
+    the value follows the input), also tables built in a loop from module constants
+    (`torch.tensor(restype_atom14_mask_list)` in ESMFold), which are the same for every input. An f-string that only feeds the message of a check
     (`torch._assert`, `torch._check`) is information: the warning, not a wrong graph.
     """
 
@@ -206,6 +209,23 @@ class TensorToPython(Rule):
                     scale = torch.tensor(1 / 0.07).log()
                     thresholds = torch.tensor(self.config.class_thresholds)
                     return logits * scale > thresholds
+        """),
+        Valid("""
+            import numpy as np
+
+            class Model(nn.Module):
+                # regression (minicpmv4_7, dots3_note, qwen2_5_omni): every caller passes a
+                # literal or a config value, the same for every input
+                def placeholder_mask(self, embeds, token_id: int):
+                    token = self.embed(torch.tensor(token_id, device=embeds.device))
+                    return (embeds == token).all(-1)
+
+                def to_db(self, amplitude, min_db_level):
+                    return torch.clamp(amplitude, min=torch.tensor(min_db_level / 20.0 * np.log(10)).exp())
+
+                def forward(self, embeds, amplitude):
+                    mask = self.placeholder_mask(embeds, self.config.image_token_id)
+                    return mask, self.to_db(amplitude, -115)
         """),
         Valid("""
             import numpy as np
@@ -441,7 +461,7 @@ class TensorToPython(Rule):
                                   "the input: torch.jit.trace registers it as a constant with "
                                   "the example's values; build it with tensor ops "
                                   "(`torch.stack` of sizes, arithmetic on `x.size(i)`)")
-            elif not _fixed(first) and not facts.is_confirmed_tensor(first) and \
+            elif not self._fixed(first, facts) and not facts.is_confirmed_tensor(first) and \
                     not self._one_size(first, facts):
                 self.report(node, f"`{shown}` builds a tensor from Python values: "
                                   "torch.jit.trace registers it as a constant (\"torch.tensor "
@@ -470,6 +490,31 @@ class TensorToPython(Rule):
             return any(not binding.element and isinstance(binding.value, (cst.List, cst.Tuple))
                        and self._from_input(binding.value, facts) for binding in bindings)
         return False
+
+    def _fixed(self, node: cst.BaseExpression, facts) -> bool:
+        """`_fixed`, also through parameters every caller in the file passes a fixed value to
+        (`placeholder_mask(x, self.config.image_token_id)`, `to_db(x, -115)`) and `math.*` /
+        `numpy.*` of fixed values (`np.log(10)`)."""
+        return _fixed(node, self._fixed_parameters(facts),
+                      self.context.imports.resolve_or_name)
+
+    def _fixed_parameters(self, facts) -> frozenset[str]:
+        """Parameters of the enclosing function, never reassigned, that every caller in the
+        file passes a fixed value to (none without callers)."""
+        function = self.context.function
+        if function is None:
+            return frozenset()
+        sites = self.context.model_code.call_sites.get(id(function.node), ())
+        params = function.node.params
+        names = {param.name.value for param in (
+            *params.posonly_params, *params.params, *params.kwonly_params)}
+        names = {name for name in names if not facts.bindings.get(name)}
+        if not sites:
+            return frozenset()
+        for _, call in sites:
+            passed = dict(bound_arguments(function.node, call))
+            names = {name for name in names if name in passed and _fixed(passed[name])}
+        return frozenset(names)
 
     def _one_size(self, node: cst.BaseExpression, facts) -> bool:
         """A single traced size (`x.size(-1)`, `d = x.size(-1)`), which `torch.tensor` records
@@ -515,19 +560,29 @@ def _check_message(ancestors) -> bool:
     return "check" in name or "assert" in name
 
 
-def _fixed(node: cst.BaseExpression) -> bool:
-    """Literals, the model's own attributes (`self.scale`, `self.config.thresholds`) and
-    arithmetic of them: the same for every input."""
-    if _literal(node) or is_model_attribute(node):
-        return True
-    if isinstance(node, cst.BinaryOperation):
-        return _fixed(node.left) and _fixed(node.right)
-    if isinstance(node, cst.UnaryOperation):
-        return _fixed(node.expression)
-    if isinstance(node, (cst.List, cst.Tuple)):
-        return all(not isinstance(element, cst.StarredElement) and _fixed(element.value)
-                   for element in node.elements)
-    return False
+def _fixed(node: cst.BaseExpression, names: frozenset[str] = frozenset(),
+           resolve=None) -> bool:
+    """Literals, the model's own attributes (`self.scale`, `self.config.thresholds`), `names`
+    (parameters known to hold such values) and arithmetic of them, with `resolve`, `math.*` /
+    `numpy.*` calls of them: the same for every input."""
+    def fixed(node):
+        if _literal(node) or is_model_attribute(node):
+            return True
+        if isinstance(node, cst.Name):
+            return node.value in names
+        if isinstance(node, cst.BinaryOperation):
+            return fixed(node.left) and fixed(node.right)
+        if isinstance(node, cst.UnaryOperation):
+            return fixed(node.expression)
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return all(not isinstance(element, cst.StarredElement) and fixed(element.value)
+                       for element in node.elements)
+        if isinstance(node, cst.Call) and resolve is not None:
+            name = resolve(node.func) or ""
+            return name.startswith(("math.", "numpy.")) and all(
+                not arg.star and fixed(arg.value) for arg in node.args)
+        return False
+    return fixed(node)
 
 
 def _literal(node: cst.BaseExpression) -> bool:

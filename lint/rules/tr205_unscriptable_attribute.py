@@ -68,6 +68,15 @@ class UnscriptableAttribute(Rule):
     `if not torch.jit.is_scripting():`) is not reported, nor one stored by a base class of
     another file (`PreTrainedModel.__init__`): the read and the assignment are in different
     files.
+
+    Left out on purpose: other Python objects kept on a module (a plain function or lambda, a
+    tokenizer, a logger, a `dict` built in `__init__` rather than passed in as the config) are
+    not checked; only configuration objects and `functools.partial` are, the two that model
+    code stores and reads in `forward`. A config is recognised by its parameter: annotated
+    with a `...Config`/`...Configuration` class, or named `config`/`*_config` (and its
+    sub-configs, `config.text_config`); one passed unannotated under another name
+    (`def __init__(self, cfg)`) is not reported. A config attribute copied into a local first
+    (`config = self.config` and then `config.x`) counts as a read.
     """
 
     CODE = "TR205"
