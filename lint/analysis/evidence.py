@@ -17,15 +17,9 @@ from torchready.lint.analysis.torch_api import (NON_TENSOR_TORCH_FUNCTIONS, NON_
 def used_as_tensor(function: cst.FunctionDef, imports: ImportTable) -> set[str]:
     """Names the function uses as tensors: `p.shape`, `p.view(...)`, `p @ w`, `p[..., 0]`,
     `p[:, :n]`, or a direct argument of a `torch.*` call."""
-    # Value facts are built several times per function (per capture mode, per round of the
-    # call flow): the body is walked once per file's import table.
-    key = (id(function), len(imports.bindings))
-    found = imports.memo.get(key)
-    if found is None:
-        finder = _TensorUseFinder(imports)
-        function.body.visit(finder)
-        found = imports.memo[key] = frozenset(finder.names)
-    return set(found)
+    finder = _TensorUseFinder(imports)
+    function.body.visit(finder)
+    return finder.names
 
 
 class _TensorUseFinder(cst.CSTVisitor):

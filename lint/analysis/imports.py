@@ -35,9 +35,6 @@ class ImportTable:
 
     def __init__(self) -> None:
         self.bindings: dict[str, str] = {}
-        # Results of analyses that depend only on a node and this table (evidence.py), kept for
-        # the life of the file's analysis.
-        self.memo: dict[tuple, frozenset[str]] = {}
 
     @classmethod
     def from_module(cls, module: cst.Module) -> "ImportTable":

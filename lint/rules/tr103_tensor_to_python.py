@@ -586,15 +586,8 @@ def _fixed(node: cst.BaseExpression, names: frozenset[str] = frozenset(),
 
 
 def _literal(node: cst.BaseExpression) -> bool:
-    """Numbers, booleans and None, alone or in (nested) lists and tuples, with signs."""
+    """A number, a boolean or None (signs, lists and tuples of them: `_fixed` recurses)."""
     if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary)):
         return True
-    if isinstance(node, cst.Name):
-        return node.value in ("True", "False", "None")
-    if isinstance(node, cst.UnaryOperation):
-        return _literal(node.expression)
-    if isinstance(node, (cst.List, cst.Tuple)):
-        return all(not isinstance(element, cst.StarredElement) and _literal(element.value)
-                   for element in node.elements)
-    return False
+    return isinstance(node, cst.Name) and node.value in ("True", "False", "None")
 
