@@ -6,16 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 from torchready.lint.config import Settings, settings_for, validate_selectors
-from torchready.lint.discovery import discover
-from torchready.lint.engine import lint_source
-from torchready.lint.fixes import fix_source
+from torchready.lint.discovery import discover_with_settings
 from torchready.lint.jobs import unified_diff
 from torchready.lint.project.runner import Options, Source, lint_project
 from torchready.lint.results import FileResult, LintRun
-from torchready.lint.rule import Rule
 from torchready.lint.targets import parse_targets
 from torchready.lint.types import Diagnostic
+
+if TYPE_CHECKING:
+    from torchready.lint.rule import Rule
+
+# The engine (and with it libcst, about half a second to import here) loads only when a file is
+# analysed: a warm run answers from the cache without it.
 
 __all__ = ["FileResult", "LintRun", "fix_text", "lint_paths", "lint_text", "rules_for",
            "unified_diff"]
@@ -26,6 +31,8 @@ def lint_text(source: str, path: str = "<stdin>", settings: Settings | None = No
               targets: Sequence[str] | None = None) -> list[Diagnostic]:
     """Lint a source text as if it lived at `path` (editors, stdin): a project of one file.
     `targets`: capture targets (default: configured, else inferred from the text)."""
+    from torchready.lint.engine import lint_source
+
     settings = settings or settings_for(Path(path))
     return lint_source(source, path, rules_for(Path(path), select, ignore, settings),
                        targets=_targets(targets, settings))
@@ -35,6 +42,9 @@ def fix_text(source: str, path: str = "<stdin>", unsafe_fixes: bool = False,
              select: Sequence[str] | None = None, ignore: Sequence[str] = (),
              targets: Sequence[str] | None = None) -> tuple[str, int]:
     """The fixed text (and how many fixes applied) for a source living at `path`."""
+    from torchready.lint.engine import lint_source
+    from torchready.lint.fixes import fix_source
+
     settings = settings_for(Path(path))
     rules = rules_for(Path(path), select, ignore, settings)
     chosen = _targets(targets, settings)
@@ -66,9 +76,11 @@ def lint_paths(paths: Sequence[str], *, select: Sequence[str] | None = None,
     validate_selectors(list(select or ()) + list(ignore), "command line")
     chosen = parse_targets(targets, "--target") if targets else None
     sources = []
-    for path in discover(paths):
-        settings = settings_for(path)
-        codes = tuple(rule.CODE for rule in rules_for(path, select, ignore, settings))
+    overridden: dict[Settings, Settings] = {}  # one per configuration, not per file
+    for path, settings in discover_with_settings(paths):
+        if settings not in overridden:
+            overridden[settings] = settings.with_overrides(select, ignore)
+        codes = overridden[settings].rule_codes_for(path)
         sources.append(Source(path, codes, settings.targets))
     return lint_project(sources, Options(
         targets=chosen, fix=fix, diff=diff, unsafe_fixes=unsafe_fixes, jobs=jobs,

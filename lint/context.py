@@ -22,7 +22,8 @@ from torchready.lint.analysis.imports import ImportTable
 from torchready.lint.analysis.model_code import FunctionInfo, ModelCode
 from torchready.lint.analysis.calls import bound_arguments
 from torchready.lint.analysis.project_facts import ProjectFacts
-from torchready.lint.analysis.values import Returns, ValueFacts, is_model_attribute
+from torchready.lint.analysis.returns import Returns
+from torchready.lint.analysis.values import ValueFacts, is_model_attribute
 from torchready.lint.fix_spec import FixSpec
 from torchready.lint.source_io import split_lines
 from torchready.lint.targets import DEFAULT_TARGETS, PYTHON_RUNNING, SCRIPT, canonical

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from torchready.lint.config import settings_for
+from torchready.lint.config import Settings, settings_for
 from torchready.lint.types import UsageError
 
 SKIPPED_DIRECTORIES = {
@@ -18,28 +18,36 @@ SKIPPED_DIRECTORIES = {
 
 def discover(paths: Sequence[str]) -> list[Path]:
     """Python files under `paths`, in order, each once. Missing paths are a usage error."""
+    return [path for path, _ in discover_with_settings(paths)]
+
+
+def discover_with_settings(paths: Sequence[str]) -> list[tuple[Path, Settings]]:
+    """`discover`, each file with the settings that apply to it (found once per directory)."""
     missing = [path for path in paths if not os.path.lexists(path)]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or directory")
     seen: set[Path] = set()
-    found: list[Path] = []
+    found: list[tuple[Path, Settings]] = []
     for path in paths:
-        for file in _walk(Path(path)):
-            key = file.resolve()
+        for file, key, settings in _walk(Path(path)):
             if key not in seen:
                 seen.add(key)
-                found.append(file)
+                found.append((file, settings))
     return found
 
 
-def _walk(path: Path) -> Iterator[Path]:
+def _walk(path: Path) -> Iterator[tuple[Path, Path, Settings]]:
+    """The files to lint under `path`, each with its resolved path (what makes two names of one
+    file the same file) and its settings."""
     if not path.is_dir():
-        if not settings_for(path).excludes(path):
-            yield path  # named explicitly: linted whatever its suffix
+        settings = settings_for(path)
+        if not settings.excludes(path):
+            yield path, path.resolve(), settings  # named explicitly: linted whatever its suffix
         return
     # followlinks=False: a symlink loop cannot trap the walk.
     for directory, subdirectories, files in os.walk(path, followlinks=False):
         here = Path(directory)
+        resolved_here = here.resolve()  # once per directory, not per file
         settings = settings_for(here)
         subdirectories[:] = sorted(
             name for name in subdirectories
@@ -48,6 +56,12 @@ def _walk(path: Path) -> Iterator[Path]:
             and not settings.excludes(here / name)
         )
         for name in sorted(files):
+            if not name.endswith((".py", ".pyi")):
+                continue
             file = here / name
-            if name.endswith((".py", ".pyi")) and not settings.excludes(file):
-                yield file
+            if settings.excludes(file):
+                continue
+            if os.path.islink(file):  # a link takes the settings of where it points
+                yield file, file.resolve(), settings_for(file)
+            else:
+                yield file, resolved_here / name, settings

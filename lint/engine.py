@@ -101,6 +101,10 @@ def _analyse_parsed(source: str, path: str, rules: Sequence[type[Rule]],
     # Only project runs of several files summarize: a one-file run never imports it.
     from torchready.lint.project.summary import summarize
 
+    if project:
+        # The summary is the file's own view (the link adds the project's): linted with the
+        # facts of the last link, it is summarized from the same parse without them.
+        context = FileContext(path, source, module, python_ast, targets, None)
     return Analysis(sorted(set(diagnostics), key=lambda d: d.sort_key), summarize(context))
 
 

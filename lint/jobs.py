@@ -14,16 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from torchready.lint.analysis.project_facts import ProjectFacts
-from torchready.lint.engine import analyse_source
-from torchready.lint.fixes import fix_source
 from torchready.lint.results import FileResult
-from torchready.lint.rule import Rule
 from torchready.lint.source_io import (SourceError, decode_source, has_bom, read_bytes,
                                        write_source_atomically)
 from torchready.lint.types import Diagnostic
 
 if TYPE_CHECKING:
     from torchready.lint.project.summary import FileSummary
+    from torchready.lint.rule import Rule
 
 # Below this many files a process pool costs more than it saves.
 MIN_FILES_PER_JOB = 4
@@ -75,6 +73,10 @@ def lint_file(path: Path, rules: Sequence[type[Rule]], *, targets: tuple[str, ..
               project: ProjectFacts | None = None, summarize: bool = False, fix: bool = False,
               write: bool = False, unsafe_fixes: bool = False,
               only_reached: bool = False) -> "tuple[FileResult, FileSummary | None]":
+    # Imported here, not at the top: the project runner schedules jobs without needing libcst.
+    from torchready.lint.engine import analyse_source
+    from torchready.lint.fixes import fix_source
+
     display = str(path)
     result = FileResult(path)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -72,24 +73,22 @@ def has_bom(path: Path) -> bool:
         return False
 
 
-_LINE_BREAKS = ("\r\n", "\r", "\n")
+# One alternation, longest first: "\r\n" is one break, not two.
+_LINE_BREAK = re.compile(r"(\r\n|\r|\n)")
 
 
 def split_lines(text: str, keepends: bool = False) -> list[str]:
     """Split at \\n, \\r\\n and \\r only: the line breaks Python (and libcst) count. str.splitlines
     also splits at form feeds and U+2028, which would shift every position after them."""
-    lines: list[str] = []
-    start = 0
-    index = 0
-    length = len(text)
-    while index < length:
-        char = text[index]
-        if char == "\n" or char == "\r":
-            end = index + 2 if text.startswith("\r\n", index) else index + 1
-            lines.append(text[start:end] if keepends else text[start:index])
-            start = index = end
-            continue
-        index += 1
-    if start < length:
-        lines.append(text[start:])
+    if "\r" not in text:  # the common case, at str.split's speed
+        lines = text.split("\n")
+        if keepends:
+            lines = [line + "\n" for line in lines[:-1]] + [lines[-1]]
+    else:
+        parts = _LINE_BREAK.split(text)  # line, break, line, break, ..., last line
+        lines = parts[0::2]
+        if keepends:
+            lines = [line + end for line, end in zip(lines, parts[1::2])] + [lines[-1]]
+    if lines[-1] == "":
+        lines.pop()  # a final line break ends the last line; it does not start another
     return lines

@@ -19,7 +19,8 @@ import libcst as cst
 
 from torchready.lint.analysis.calls import bound_arguments, returns_of
 from torchready.lint.analysis.model_code import FunctionInfo, ModelCode
-from torchready.lint.analysis.values import Returns, ValueFacts
+from torchready.lint.analysis.returns import Returns
+from torchready.lint.analysis.values import ValueFacts
 
 MAX_ROUNDS = 12
 

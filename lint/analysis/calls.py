@@ -6,7 +6,8 @@ from __future__ import annotations
 import libcst as cst
 
 from torchready.lint.analysis.imports import iter_statements
-from torchready.lint.analysis.values import Returns, ValueFacts
+from torchready.lint.analysis.returns import Returns
+from torchready.lint.analysis.values import ValueFacts
 
 
 def bound_arguments(function: cst.FunctionDef, call: cst.Call):

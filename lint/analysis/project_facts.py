@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from torchready.lint.analysis.values import Returns
+from torchready.lint.analysis.returns import Returns
 
 
 @dataclass(frozen=True)

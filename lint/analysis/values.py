@@ -32,6 +32,7 @@ from torchready.lint.analysis.annotations import TENSOR, read_annotation
 from torchready.lint.analysis.evidence import used_as_tensor
 from torchready.lint.analysis.guards import live_statements
 from torchready.lint.analysis.imports import ImportTable, iter_statements
+from torchready.lint.analysis.returns import Returns
 from torchready.lint.analysis.tables import tensor_methods
 from torchready.lint.analysis.torch_api import (CONTAINER_METHODS, DICT_METHODS, NON_TENSOR_TORCH_FUNCTIONS,
                                      NON_TENSOR_TORCH_NAMESPACES, RANK_ATTRIBUTES, RANK_METHODS,
@@ -43,20 +44,6 @@ from torchready.lint.analysis.walk import walk
 # Nodes whose insides are other statements (or another scope): a statement's own expressions
 # stop there.
 _OTHER_STATEMENTS = (cst.BaseSuite, cst.FunctionDef, cst.ClassDef, cst.Lambda)
-
-
-@dataclass(frozen=True)
-class Returns:
-    """What a function of the same file returns, for the values its callers bind."""
-
-    tensor: bool  # some return value is, or holds, a tensor
-    size: bool  # some return value is a size
-    sequence: bool = False  # some return value is a tuple or list
-    # For functions that return tuple literals: per position, tensor / size / tuple or list
-    # (None: unknown).
-    elements: tuple[bool, ...] | None = None
-    element_sizes: tuple[bool, ...] | None = None
-    element_sequences: tuple[bool, ...] | None = None
 
 
 @dataclass(frozen=True)

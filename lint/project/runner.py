@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -51,7 +52,7 @@ class Source:
     targets: tuple[str, ...] = ()
     summary_key: str = ""
 
-    @property
+    @cached_property
     def key(self) -> str:
         return str(self.path)
 
@@ -114,22 +115,28 @@ def _project_key(sources: Sequence[Source], options: Options) -> str:
 def _read(source: Source, state: ProjectState, quiet: bool = False) -> bool:
     try:
         data = read_bytes(source.path)
-        text = decode_source(source.path, data)
+        source.sha = digest(data)
+        entry = state.files.get(source.key, {})
+        if entry.get("sha") == source.sha and "captures" in entry:
+            source.captures = entry["captures"]  # these bytes decoded last time: no need again
+        else:
+            source.captures = sorted(captures_in_source(decode_source(source.path, data)))
     except SourceError as error:
         source.error = None if quiet else str(error)
         return False
-    source.sha = digest(data)
-    entry = state.files.get(source.key, {})
-    source.captures = entry["captures"] if entry.get("sha") == source.sha and \
-        "captures" in entry else sorted(captures_in_source(text))
     state.update(source.key, sha=source.sha, captures=source.captures, followed=source.followed)
     return True
 
 
 def _analyse_changed(sources: list[Source], state: ProjectState, options: Options,
-                     summarize: bool | None = None) -> tuple[dict[str, FileResult], bool]:
-    """Analyse the files whose summary is not cached: their one-file results by path, and
-    whether a summary differs from the one the last link used."""
+                     summarize: bool | None = None) -> tuple[dict[str, Fresh], bool]:
+    """Analyse the files whose summary is not cached: their results by path, and whether a
+    summary differs from the one the last link used.
+
+    A file is linted with the facts the last link gave it: when its summary did not change (an
+    edit inside a function body) the link would give the same facts, so this one analysis is
+    the file's result; after a link its facts are compared and it is linted again only if they
+    differ."""
     if summarize is None:
         # A project of one file has nothing to link (unless installed modules may join it):
         # only its result counts.
@@ -138,23 +145,55 @@ def _analyse_changed(sources: list[Source], state: ProjectState, options: Option
                if state.files.get(source.key, {}).get("summary") != source.summary_key
                if summarize or state.files.get(source.key, {}).get("result")
                != _result_key(source, ProjectFacts())]
+    known = [_last_facts(state, source) if summarize else ProjectFacts() for source in changed]
     jobs = [Job(source.path, () if source.followed else source.rule_codes, source.targets,
-                summarize=summarize) for source in changed]
-    fresh: dict[str, FileResult] = {}
+                project=facts or None, summarize=summarize)
+            for source, facts in zip(changed, known)]
+    fresh: dict[str, Fresh] = {}
     relink = False
-    for source, (result, summary) in zip(changed, run_jobs(jobs, options.jobs)):
-        if result.error is None:
-            fresh[source.key] = result
+    for source, facts, (result, summary) in zip(changed, known, run_jobs(jobs, options.jobs)):
+        if result.error is None and not source.followed:  # followed: summarized, not linted
+            fresh[source.key] = Fresh(result, facts.key())
         if not summarize:
             continue
         summary = summary or empty_summary()
         state.put_summary(source.summary_key, summary)
         interface = digest(json.dumps(summary.to_json(), sort_keys=True))
+        shape = digest(json.dumps(summary.without_lines(), sort_keys=True))
         entry = state.files.get(source.key, {})
-        if entry.get("interface") != interface:
+        if entry.get("interface") != interface and (
+                entry.get("shape") != shape or _quoted_in_labels(state, source)):
             relink = True
-        state.update(source.key, summary=source.summary_key, interface=interface)
+        state.update(source.key, summary=source.summary_key, interface=interface, shape=shape)
     return fresh, relink
+
+
+def _quoted_in_labels(state: ProjectState, source: Source) -> bool:
+    """Whether the facts of the last link quote a line of the file (`reached from X via
+    file.py:LINE`). When an edit moved only the file's lines (its summary without lines is the
+    same) and no label quotes them, a new link would give every file the same facts: skipping
+    it keeps an edit inside a function body from relinking the whole tree."""
+    quoted = f" via {source.key}:"
+    return any(quoted in label for entry in state.files.values()
+               for found in entry.get("facts", {}).get("entries", {}).values()
+               for label in found[2:])
+
+
+@dataclass
+class Fresh:
+    """A result of this run's analysis of a changed file, and the facts it was linted with."""
+
+    result: FileResult
+    facts_key: str
+
+
+def _last_facts(state: ProjectState, source: Source) -> ProjectFacts:
+    """The facts the last link gave the file (none when it is new or was not linked)."""
+    data = state.files.get(source.key, {}).get("facts")
+    try:
+        return ProjectFacts.from_json(data) if data else ProjectFacts()
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return ProjectFacts()  # an entry from an incompatible build
 
 
 def _link(sources: list[Source], state: ProjectState,
@@ -242,7 +281,7 @@ def _display(path: Path) -> Path:
 
 
 def _lint_with_facts(sources: list[Source], facts: dict[str, ProjectFacts], state: ProjectState,
-                     fresh: dict[str, FileResult], options: Options) -> list[FileResult]:
+                     fresh: dict[str, Fresh], options: Options) -> list[FileResult]:
     fixing = options.fix or options.diff
     results: dict[str, FileResult] = {}
     pending: list[tuple[Source, Job, str]] = []
@@ -256,9 +295,10 @@ def _lint_with_facts(sources: list[Source], facts: dict[str, ProjectFacts], stat
         if cached is not None and not fixing:
             results[source.key] = cached
             continue
-        if not fixing and not project and source.key in fresh:
-            results[source.key] = fresh[source.key]
-            _remember(state, source, key, fresh[source.key])
+        analysed = fresh.get(source.key)
+        if not fixing and analysed is not None and analysed.facts_key == project.key():
+            results[source.key] = analysed.result
+            _remember(state, source, key, analysed.result)
             continue
         pending.append((source, Job(source.path, source.rule_codes, source.targets,
                                     project=project or None, fix=fixing and not source.followed,

@@ -22,7 +22,8 @@ from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.analysis.model_code import (TRAINING_ONLY_SUFFIXES, FunctionInfo, ModelCode,
                                                  is_super_call)
 from torchready.lint.analysis.project_facts import returns_from_json, returns_to_json
-from torchready.lint.analysis.values import Returns, ValueFacts, is_model_attribute
+from torchready.lint.analysis.returns import Returns
+from torchready.lint.analysis.values import ValueFacts, is_model_attribute
 from torchready.lint.analysis.guards import dead_call_ids_in_all, python_capture_modes
 from torchready.lint.targets import CAPTURE_CALLS
 
@@ -143,6 +144,15 @@ class FileSummary:
                 "functions": {name: item.to_json() for name, item in self.functions.items()},
                 "captures": self.captures,
                 "capture_roots": [list(root) for root in self.capture_roots]}
+
+    def without_lines(self) -> dict[str, Any]:
+        """`to_json` with every call's line left out: what the link computes from the file,
+        apart from the line numbers its labels (`via file.py:LINE`) quote."""
+        data = self.to_json()
+        for function in data["functions"].values():
+            for call in function.get("c", ()):
+                call[3] = 0
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "FileSummary":

@@ -415,3 +415,44 @@ def test_a_finding_says_which_forward_reaches_it_for_its_capture(tmp_path, monke
     assert by_code["TR103"].targets == ("trace",)
     assert by_code["TR203"].message.endswith("(reached from B.forward via pkg/b.py:7)")
     assert by_code["TR203"].targets == ("script",)
+
+
+def _count_links(monkeypatch) -> list[int]:
+    """How many times the runner links (a spy on our own step; nothing external is faked)."""
+    from torchready.lint.project import runner
+
+    calls = []
+    real = runner._link
+    monkeypatch.setattr(runner, "_link", lambda *args: calls.append(1) or real(*args))
+    return calls
+
+
+def test_an_edit_that_only_moves_lines_links_again_only_when_a_label_quotes_them(tmp_path,
+                                                                                monkeypatch):
+    """Lines moved in the helper file: no label quotes them, no link. Lines moved in the caller
+    before the call: the helper file's message quotes that line, so the project links again and
+    the message shows the new line. Each warm result equals a run without the cache."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, {"pkg/__init__.py": "", "pkg/utils.py": HELPERS, "pkg/model.py": """
+        from torch import nn
+        from .utils import pad_to_multiple
+
+
+        class Net(nn.Module):
+            def forward(self, x):
+                return pad_to_multiple(x, x.size(2))
+    """})
+    lint_paths(["pkg"], jobs=1)
+    links = _count_links(monkeypatch)
+    utils = tmp_path / "pkg/utils.py"
+    utils.write_text(utils.read_text().replace("    return x\n", "    x = x + 0\n    return x\n"))
+    warm = lint_paths(["pkg"], jobs=1)
+    assert links == []
+    assert warm.diagnostics == lint_paths(["pkg"], cache=False).diagnostics
+    links.clear()
+    model = tmp_path / "pkg/model.py"
+    model.write_text(model.read_text().replace("    def forward", "    scale = 1\n\n    def forward"))
+    warm = lint_paths(["pkg"], jobs=1)
+    assert links == [1]
+    assert warm.diagnostics == lint_paths(["pkg"], cache=False).diagnostics
+    assert [d.message.rsplit(" ", 1)[-1] for d in warm.diagnostics] == ["pkg/model.py:9)"]  # was :7
