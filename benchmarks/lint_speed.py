@@ -10,8 +10,8 @@ resident memory of the whole process tree (the workers of a pool summed), then t
 * libcst's bare parse, in this process, for scale;
 * TorchFix 0.7 (`torchfix --select ALL`, installed on first use in benchmarks/.venv-compare,
   because it pins libcst<1.6) and ruff (`ruff check --select ALL --no-cache`);
-* warm with one file edited (a copy of the tree): inside a function body, and adding a function
-  (the project links again);
+* warm with one file edited (a copy of the tree), a modeling file of median size and the
+  largest: inside a function body, and adding a function (the project links again);
 * single-file latency: `torchready lint` on one ~500-line model file, process start to exit
   (the pre-commit case).
 
@@ -104,10 +104,10 @@ def main() -> None:
                             [tools / "ruff", "check", "--select", "ALL", "--no-cache",
                              "--exit-zero", "--quiet", str(folder)], workdir, env))
 
-    print(f"{'tool':40} {'wall s':>8} {'cpu s':>8} {'files/s':>9} {'lines/s':>10} "
+    print(f"{'tool':52} {'wall s':>8} {'cpu s':>8} {'files/s':>9} {'lines/s':>10} "
           f"{'peak RSS MB':>12}")
     for m in results:
-        print(f"{m.name:40} {m.seconds:8.2f} {m.cpu_seconds:8.2f} {len(files) / m.seconds:9.1f} "
+        print(f"{m.name:52} {m.seconds:8.2f} {m.cpu_seconds:8.2f} {len(files) / m.seconds:9.1f} "
               f"{lines / m.seconds:10.0f} {m.peak_rss_mb:12.0f}")
     by_name = {m.name: m.seconds for m in results}
     cold1 = by_name.get("torchready cold, 1 job")
@@ -144,20 +144,23 @@ def _warm_copy(folder: Path, workdir: Path, torchready: list, env) -> Path:
 
 
 def _edited_runs(tree: Path, torchready: list, env) -> list[Measurement]:
-    """Warm runs on a tree whose cache is filled, after editing its largest modeling file:
-    inside a function body (its summary stays: only that file is analysed again), and adding a
-    function (its summary changes: the project links again)."""
+    """Warm runs on a tree whose cache is filled, after editing a modeling file of median size
+    and then the largest: inside a function body (a line added: its summary moves lines only,
+    so only that file is analysed again), and adding a function (its summary changes: the
+    project links again)."""
     workdir = tree.parent
-    target = max(tree.rglob("modeling_*.py"), key=lambda path: path.stat().st_size)
+    models = sorted(tree.rglob("modeling_*.py"), key=lambda path: path.stat().st_size)
     measurements = []
-    source = target.read_text()
-    first = source.index("\n        return ")
-    target.write_text(source[:first] + "\n        pass" + source[first:])
-    measurements.append(_run("torchready warm, 1 file edited (body)",
-                             [*torchready, str(tree)], workdir, env))
-    target.write_text(target.read_text() + "\n\ndef _added_helper(x):\n    return x * 2\n")
-    measurements.append(_run("torchready warm, 1 file edited (relink)",
-                             [*torchready, str(tree)], workdir, env))
+    for size, target in (("median", models[len(models) // 2]), ("largest", models[-1])):
+        source = target.read_text()
+        lines = source.count("\n")
+        first = source.index("\n        return ")
+        target.write_text(source[:first] + "\n        pass" + source[first:])
+        measurements.append(_run(f"warm, {size} file edited ({lines} lines), body",
+                                 [*torchready, str(tree)], workdir, env))
+        target.write_text(target.read_text() + "\n\ndef _added_helper(x):\n    return x * 2\n")
+        measurements.append(_run(f"warm, {size} file edited, relink",
+                                 [*torchready, str(tree)], workdir, env))
     return measurements
 
 
