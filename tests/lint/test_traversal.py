@@ -15,6 +15,7 @@ from libcst._nodes.base import CSTNode
 
 from helpers import ROOT
 from torchready.lint.analysis import traversal
+from torchready.lint.rules import all_rules
 
 
 def _subclasses(base: type) -> set[type]:
@@ -117,5 +118,12 @@ def test_attribute_methods_run_through_libcst():
     """A visit_<Node>_<field> method (no rule has one) sends the run through libcst."""
     module = cst.parse_module((ROOT / "lint" / "engine.py").read_text(encoding="utf-8"))
     expected = _events(cst.visit_batched, module, ATTRIBUTE_RECORDER)
-    assert ("visit_Call_func", ) in {event[:1] for event in expected}
+    assert ("visit_Call_func",) in {event[:1] for event in expected}
     assert _events(traversal.visit_batched, module, ATTRIBUTE_RECORDER) == expected
+
+
+@pytest.mark.parametrize("rule", all_rules(), ids=lambda rule: rule.CODE)
+def test_rule_visitor_methods_are_the_ones_libcst_finds(rule):
+    """Rule.get_visitors looks only below libcst's classes; libcst's own lookup agrees."""
+    visitor = rule(None)
+    assert visitor.get_visitors() == cst.BatchableCSTVisitor.get_visitors(visitor)
