@@ -150,14 +150,13 @@ def _engine_per_rule(source: str, path: str, rules: Sequence[type[Rule]]) -> lis
 def _traversal_per_rule() -> Iterator[None]:
     """4b: the engine's single `visit_batched` call becomes one traversal per rule visitor,
     sharing the parse and the file context."""
-    batched = cst.visit_batched
+    batched = engine.visit_batched
 
     def one_by_one(node, visitors, before_visit=None, after_leave=None):
         for visitor in visitors:
-            node = batched(node, [visitor], before_visit=before_visit, after_leave=after_leave)
-        return node
+            batched(node, [visitor], before_visit=before_visit, after_leave=after_leave)
 
-    with mock.patch.object(engine.cst, "visit_batched", one_by_one):
+    with mock.patch.object(engine, "visit_batched", one_by_one):
         yield
 
 

@@ -196,20 +196,23 @@ class FileContext:
         """The parent of the node being visited (valid inside visit_* methods)."""
         return self._nodes[-2] if len(self._nodes) > 1 else None
 
+    # The traversal calls these for every node: `type(node) is`, not isinstance, because
+    # libcst's node classes are ABCs (a slow isinstance) and parsed trees never hold
+    # subclasses of the concrete ones.
     def enter(self, node: cst.CSTNode) -> None:
         self._nodes.append(node)
-        if isinstance(node, cst.FunctionDef):
+        if type(node) is cst.FunctionDef:
             self._functions.append(self.model_code.info_for(node, self.function))
             self._scopes.append(node)
-        elif isinstance(node, cst.ClassDef):
+        elif type(node) is cst.ClassDef:
             self._classes.append(node)
 
     def leave(self, node: cst.CSTNode) -> None:
         self._nodes.pop()
-        if isinstance(node, cst.FunctionDef):
+        if type(node) is cst.FunctionDef:
             self._functions.pop()
             self._scopes.pop()
-        elif isinstance(node, cst.ClassDef):
+        elif type(node) is cst.ClassDef:
             self._classes.pop()
 
     # -- reports ----------------------------------------------------------------------------

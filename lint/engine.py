@@ -18,6 +18,7 @@ import libcst as cst
 
 from torchready.lint.analysis.capture_calls import captures_in, names_a_capture
 from torchready.lint.analysis.project_facts import ProjectFacts
+from torchready.lint.analysis.traversal import visit_batched
 from torchready.lint.context import FileContext, Report
 from torchready.lint.fixes import fix_to_edits
 from torchready.lint.rule import Rule
@@ -76,7 +77,8 @@ def analyse_source(source: str, path: str, rules: Sequence[type[Rule]], *,
         return work()
     except RecursionError:
         # Long operator chains (`a + b + ...` over hundreds of terms) recurse deeper than
-        # Python's default limit in libcst's visitors; retry once on a thread with a big stack.
+        # Python's default limit in the traversal and libcst's visitors; retry once on a thread
+        # with a big stack.
         return _with_deep_recursion(work, path)
 
 
@@ -93,7 +95,7 @@ def _analyse_parsed(source: str, path: str, rules: Sequence[type[Rule]],
     rules = [rule for rule in rules if _concerns(rule, targets)]
     if rules:
         visitors = [rule(context) for rule in rules]
-        cst.visit_batched(module, visitors, before_visit=context.enter, after_leave=context.leave)
+        visit_batched(module, visitors, before_visit=context.enter, after_leave=context.leave)
     diagnostics = [_diagnostic(context, report) for report in context.reports]
     diagnostics = [d for d in diagnostics if not _suppressed(context, d)]
     if not want_summary:

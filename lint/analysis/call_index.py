@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchready.lint.analysis.walk import children
+from torchready.lint.analysis.walk import child_list
+
+# libcst's node classes are ABCs, whose isinstance goes through ABCMeta.__instancecheck__ (slow
+# on paths that see every node); parsed trees hold only the concrete classes, never
+# subclasses, so the hot checks here compare `type(node) is cst.<Concrete>` instead.
 
 
 class CallIndex:
@@ -18,19 +22,19 @@ class CallIndex:
         stack: list[tuple[cst.CSTNode, tuple[list[cst.Call], ...]]] = [(module, ())]
         while stack:
             node, open_lists = stack.pop()
-            if isinstance(node, cst.Call):
+            if type(node) is cst.Call:
                 self.calls.append(node)
                 for calls in open_lists:
                     calls.append(node)
-            elif isinstance(node, cst.FunctionDef):
+            elif type(node) is cst.FunctionDef:
                 # Decorators run where the `def` runs (at import, for a method), not when the
                 # function is called: their calls belong to the enclosing scope.
                 calls = self._by_function[id(node)] = []
                 inner = (*open_lists, calls)
-                stack.extend((child, open_lists if isinstance(child, cst.Decorator) else inner)
-                             for child in reversed(list(children(node))))
+                stack.extend((child, open_lists if type(child) is cst.Decorator else inner)
+                             for child in reversed(child_list(node)))
                 continue
-            stack.extend((child, open_lists) for child in reversed(list(children(node))))
+            stack.extend((child, open_lists) for child in reversed(child_list(node)))
 
     def calls_in(self, function: cst.FunctionDef) -> list[cst.Call]:
         """Calls anywhere inside the function, nested functions included, in source order

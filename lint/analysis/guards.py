@@ -50,52 +50,56 @@ _KNOWN_FLAGS = {"_is_torch_available": True, "is_torch_available": True}
 # Captures that run the model's Python in eval mode, on the inference path.
 _PYTHON_MODES = (TRACE, EXPORT)
 
+# libcst's node classes are ABCs, whose isinstance goes through ABCMeta.__instancecheck__ (slow
+# on paths that see every node); parsed trees hold only the concrete classes, never
+# subclasses, so the hot checks here compare `type(node) is cst.<Concrete>` instead.
+
 
 def static_truth(test: cst.BaseExpression, mode: str, imports: ImportTable) -> bool | None:
     """The value of a condition during capture in `mode`, when it is known statically."""
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+    if type(test) is cst.UnaryOperation and type(test.operator) is cst.Not:
         inner = static_truth(test.expression, mode, imports)
         return None if inner is None else not inner
-    if isinstance(test, cst.BooleanOperation):
+    if type(test) is cst.BooleanOperation:
         left = static_truth(test.left, mode, imports)
         right = static_truth(test.right, mode, imports)
-        if isinstance(test.operator, cst.And):
+        if type(test.operator) is cst.And:
             if left is False or right is False:
                 return False
             return True if left is True and right is True else None
         if left is True or right is True:
             return True
         return False if left is False and right is False else None
-    if isinstance(test, cst.Attribute) and test.attr.value in ("training", "is_training") \
-            and isinstance(test.value, cst.Name) and test.value.value == "self":
+    if type(test) is cst.Attribute and test.attr.value in ("training", "is_training") \
+            and type(test.value) is cst.Name and test.value.value == "self":
         return False if mode in _PYTHON_MODES else None
-    if isinstance(test, cst.Name) and test.value in _KNOWN_FLAGS:
+    if type(test) is cst.Name and test.value in _KNOWN_FLAGS:
         return _KNOWN_FLAGS[test.value]
-    if mode in _PYTHON_MODES and isinstance(test, cst.Name) and test.value in LOSS_FLAGS:
+    if mode in _PYTHON_MODES and type(test) is cst.Name and test.value in LOSS_FLAGS:
         return False  # `if return_loss:` (CLIP's contrastive loss): off for inference
-    if mode in _PYTHON_MODES and isinstance(test, cst.Comparison) and \
+    if mode in _PYTHON_MODES and type(test) is cst.Comparison and \
             len(test.comparisons) == 1 and \
-            isinstance(test.left, cst.Name) and _is_loss_input(test.left.value) and \
-            isinstance(test.comparisons[0].comparator, cst.Name) and \
+            type(test.left) is cst.Name and _is_loss_input(test.left.value) and \
+            type(test.comparisons[0].comparator) is cst.Name and \
             test.comparisons[0].comparator.value == "None":
         # `if labels is not None:` is the loss path; a model is captured for inference.
         operator = test.comparisons[0].operator
-        if isinstance(operator, cst.IsNot):
+        if type(operator) is cst.IsNot:
             return False
-        if isinstance(operator, cst.Is):
+        if type(operator) is cst.Is:
             return True
-    if mode in _PYTHON_MODES and isinstance(test, cst.Comparison) and \
+    if mode in _PYTHON_MODES and type(test) is cst.Comparison and \
             len(test.comparisons) == 1:
         # Models are traced in float32 for Core ML (coremltools lowers precision itself), so
         # `x.dtype == torch.float16` guards (the fp16 overflow clamps) are not taken.
         target = test.comparisons[0]
         if _is_dtype_attribute(test.left) and \
                 imports.resolve_or_name(target.comparator) in HALF_DTYPES:
-            if isinstance(target.operator, cst.Equal):
+            if type(target.operator) is cst.Equal:
                 return False
-            if isinstance(target.operator, cst.NotEqual):
+            if type(target.operator) is cst.NotEqual:
                 return True
-    if isinstance(test, cst.Call):
+    if type(test) is cst.Call:
         name = imports.resolve_or_name(test.func) or ""
         known = _KNOWN_CALLS.get(name) or _KNOWN_HELPERS.get(name.rsplit(".", 1)[-1])
         if known is not None:
@@ -115,7 +119,7 @@ def _is_loss_input(name: str) -> bool:
 
 
 def _is_dtype_attribute(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Attribute) and node.attr.value == "dtype"
+    return type(node) is cst.Attribute and node.attr.value == "dtype"
 
 
 def runs_under_capture(ancestors: Sequence[cst.CSTNode], mode: str,
@@ -149,9 +153,9 @@ def runs_under_capture(ancestors: Sequence[cst.CSTNode], mode: str,
 def exits_early(statement: cst.CSTNode, mode: str, imports: ImportTable) -> bool:
     """A statement after which nothing runs during capture: `return`/`raise`, or an `if`
     that capture always takes and that returns or raises."""
-    if isinstance(statement, cst.SimpleStatementLine):
-        return any(isinstance(small, (cst.Return, cst.Raise)) for small in statement.body)
-    if isinstance(statement, cst.If) and static_truth(statement.test, mode, imports) is True:
+    if type(statement) is cst.SimpleStatementLine:
+        return any(type(small) in (cst.Return, cst.Raise) for small in statement.body)
+    if type(statement) is cst.If and static_truth(statement.test, mode, imports) is True:
         body = _block(statement.body)
         return bool(body) and exits_early(body[-1], mode, imports)
     return False
@@ -188,14 +192,14 @@ def in_message(ancestors: Sequence[cst.CSTNode]) -> bool:
     warning/logging/print call: text built for a human, evaluated only when something goes
     wrong (or printed once)."""
     for parent, child in zip(ancestors, ancestors[1:]):
-        if isinstance(parent, cst.Raise):
+        if type(parent) is cst.Raise:
             return True
-        if isinstance(parent, cst.Assert) and child is parent.msg:
+        if type(parent) is cst.Assert and child is parent.msg:
             return True
-        if isinstance(parent, cst.Lambda) and isinstance(
-                parent.body, (cst.FormattedString, cst.SimpleString, cst.ConcatenatedString)):
+        if type(parent) is cst.Lambda and type(parent.body) in (
+                cst.FormattedString, cst.SimpleString, cst.ConcatenatedString):
             return True  # `check(cond, lambda: f"...{int(n)}")`: built only when the check fails
-        if isinstance(parent, cst.Call) and child is not parent.func and is_reporting_call(parent):
+        if type(parent) is cst.Call and child is not parent.func and is_reporting_call(parent):
             return True
     return False
 

@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import libcst as cst
 
+# libcst's node classes are ABCs, whose isinstance goes through ABCMeta.__instancecheck__ (slow
+# on paths that see every node); parsed trees hold only the concrete classes, never
+# subclasses, so the hot checks here compare `type(node) is cst.<Concrete>` instead.
+
 
 def dotted_name(node: cst.BaseExpression) -> str | None:
     """`a.b.c` -> "a.b.c" for a chain of Names and Attributes, else None."""
     parts: list[str] = []
-    while isinstance(node, cst.Attribute):
+    while type(node) is cst.Attribute:
         parts.append(node.attr.value)
         node = node.value
-    if not isinstance(node, cst.Name):
+    if type(node) is not cst.Name:
         return None
     parts.append(node.value)
     return ".".join(reversed(parts))

@@ -234,18 +234,20 @@ class ValueFacts:
 
     def _is_size(self, node: cst.BaseExpression, sizes: set[str], rank: bool = True) -> bool:
         """`rank=False` leaves out `x.dim()` / `x.ndim`, which are constants under trace."""
-        if isinstance(node, cst.Name):
+        # `type(node) is`: libcst's node classes are ABCs (a slow isinstance), parsed trees
+        # never hold subclasses of the concrete ones, and this runs on every size question.
+        if type(node) is cst.Name:
             return node.value in sizes
-        if isinstance(node, cst.Attribute):
+        if type(node) is cst.Attribute:
             attribute = node.attr.value
             if not rank and attribute in RANK_ATTRIBUTES:
                 return False
             return attribute in SIZE_ATTRIBUTES and not self._is_weight(node.value)
-        if isinstance(node, cst.Subscript):
+        if type(node) is cst.Subscript:
             return self._is_size(node.value, sizes, rank)
-        if isinstance(node, cst.Call):
+        if type(node) is cst.Call:
             func = node.func
-            if isinstance(func, cst.Attribute) and func.attr.value in SIZE_METHODS:
+            if type(func) is cst.Attribute and func.attr.value in SIZE_METHODS:
                 if not rank and func.attr.value in RANK_METHODS:
                     return False
                 return not self._is_weight(func.value)
@@ -264,21 +266,21 @@ class ValueFacts:
                 return True
             returns = self._call_returns(node) if self._call_returns else None
             return returns is not None and returns.size and not returns.tensor
-        if isinstance(node, cst.BinaryOperation):
+        if type(node) is cst.BinaryOperation:
             return self._is_size(node.left, sizes, rank) or self._is_size(node.right, sizes, rank)
-        if isinstance(node, cst.UnaryOperation):
+        if type(node) is cst.UnaryOperation:
             return self._is_size(node.expression, sizes, rank)
-        if isinstance(node, cst.IfExp):
+        if type(node) is cst.IfExp:
             return self._is_size(node.body, sizes, rank) or self._is_size(node.orelse, sizes, rank)
-        if isinstance(node, cst.NamedExpr):
+        if type(node) is cst.NamedExpr:
             return self._is_size(node.value, sizes, rank)  # `(n := x.size(1) - k) > 0`
-        if isinstance(node, (cst.Tuple, cst.List)):
+        if type(node) in (cst.Tuple, cst.List):
             # A shape written out: `(h, w)`, `(0, 0, 0, pad_w, 0, pad_h)` (sizes and integers).
             elements = [element.value for element in node.elements
-                        if not isinstance(element, cst.StarredElement)]
+                        if type(element) is not cst.StarredElement]
             return len(elements) == len(node.elements) and any(
                 self._is_size(element, sizes, rank) for element in elements) and all(
-                isinstance(element, cst.Integer) or self._is_size(element, sizes, rank)
+                type(element) is cst.Integer or self._is_size(element, sizes, rank)
                 for element in elements)
         return False
 
