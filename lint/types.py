@@ -77,8 +77,11 @@ class Diagnostic:
     details: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.line, self.column, self.code)
+    def sort_key(self) -> tuple[str, int, int, str, int, int, str]:
+        # Past the position and code, the span's end and the message break ties: two findings of
+        # one rule at one place always come out in the same order (a set's order does not).
+        return (self.path, self.line, self.column, self.code, self.end_line, self.end_column,
+                self.message)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
