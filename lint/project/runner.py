@@ -2,13 +2,14 @@
 
 1. Read every file and decide the capture targets (given, configured, or inferred from the
    capture calls the files make).
-2. Analyse every file that changed since the last run, in the process pool: its one-file
-   diagnostics and its summary, from one parse.
-3. Link the summaries (in this process; cheap), when one of them changed: each file gets the
-   facts the rest of the project adds (`ProjectFacts`). With `--follow-imports`, installed
-   modules that reached code calls are summarized too and the project links again.
-4. Lint again, in the pool, only the files whose facts are not empty and whose result is not
-   cached for exactly those facts. A file no other file touches keeps its one-file result.
+2. Analyse every file that changed since the last run, in the process pool, with the facts the
+   last link gave it: its diagnostics and its summary, from one parse.
+3. Link the summaries (in this process) when one of them changed, unless the change only moved
+   lines no message quotes: each file gets the facts the rest of the project adds
+   (`ProjectFacts`). With `--follow-imports`, installed modules that reached code calls are
+   summarized too and the project links again.
+4. Lint again, in the pool, only the files whose facts differ from those they were analysed
+   with and whose result is not cached for exactly those facts.
 
 Everything is cached by content (`ProjectState`): a warm run hashes the files and reads one
 index; one edited file costs its own analysis, and a link only if its summary changed.
