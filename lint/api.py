@@ -4,9 +4,7 @@ conversion pipeline's lint stage."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from torchready.lint.config import Settings, settings_for, validate_selectors
 from torchready.lint.discovery import discover_with_settings

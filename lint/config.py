@@ -102,11 +102,11 @@ def _select(select: tuple[str, ...], ignore: tuple[str, ...]) -> tuple[str, ...]
                                                                       for s in ignore))
 
 
-def matches(rule: RuleId | type[Rule], selector: str) -> bool:
+def matches(rule: RuleId, selector: str) -> bool:
     """A selector is `ALL`, a code or code prefix (`TR1`), or a rule's name."""
-    code, name = (rule.code, rule.name) if isinstance(rule, RuleId) else (rule.CODE, rule.NAME)
     selector = selector.strip()
-    return selector.upper() == "ALL" or code.startswith(selector.upper()) or name == selector
+    return selector.upper() == "ALL" or rule.code.startswith(selector.upper()) or \
+        rule.name == selector
 
 
 def validate_selectors(selectors: Sequence[str], origin: str) -> None:

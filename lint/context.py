@@ -196,9 +196,8 @@ class FileContext:
         """The parent of the node being visited (valid inside visit_* methods)."""
         return self._nodes[-2] if len(self._nodes) > 1 else None
 
-    # The traversal calls these for every node: `type(node) is`, not isinstance, because
-    # libcst's node classes are ABCs (a slow isinstance) and parsed trees never hold
-    # subclasses of the concrete ones.
+    # The traversal calls these for every node: `type(node) is`, not isinstance (see walk.py's
+    # `_Subclasses`).
     def enter(self, node: cst.CSTNode) -> None:
         self._nodes.append(node)
         if type(node) is cst.FunctionDef:

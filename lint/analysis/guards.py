@@ -50,9 +50,7 @@ _KNOWN_FLAGS = {"_is_torch_available": True, "is_torch_available": True}
 # Captures that run the model's Python in eval mode, on the inference path.
 _PYTHON_MODES = (TRACE, EXPORT)
 
-# libcst's node classes are ABCs, whose isinstance goes through ABCMeta.__instancecheck__ (slow
-# on paths that see every node); parsed trees hold only the concrete classes, never
-# subclasses, so the hot checks here compare `type(node) is cst.<Concrete>` instead.
+# Hot checks compare `type(node) is cst.<Concrete>`: see walk.py's `_Subclasses` for why.
 
 
 def static_truth(test: cst.BaseExpression, mode: str, imports: ImportTable) -> bool | None:

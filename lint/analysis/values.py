@@ -234,8 +234,7 @@ class ValueFacts:
 
     def _is_size(self, node: cst.BaseExpression, sizes: set[str], rank: bool = True) -> bool:
         """`rank=False` leaves out `x.dim()` / `x.ndim`, which are constants under trace."""
-        # `type(node) is`: libcst's node classes are ABCs (a slow isinstance), parsed trees
-        # never hold subclasses of the concrete ones, and this runs on every size question.
+        # `type(node) is`, not isinstance: see walk.py's `_Subclasses` (every size question).
         if type(node) is cst.Name:
             return node.value in sizes
         if type(node) is cst.Attribute:
