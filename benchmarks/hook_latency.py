@@ -9,6 +9,7 @@ then times, per run, after editing model.py so no result cache can answer:
 
 * `pre-commit run torchready --files model.py`: what a commit waits for;
 * `torchready lint model.py` with the hook environment's console script: the hook alone;
+* the same with `--daemon` (`args: [--daemon]`), its daemon started before the first run;
 * `torchready lint model.py` with the interpreter running this script (this checkout).
 
 Prints the median, min and max wall time of each. Needs network access to PyPI the first time
@@ -70,9 +71,13 @@ def main() -> int:
                 [sys.executable, "-m", "pre_commit", "run", "torchready", "--files", "model.py"],
             "torchready lint model.py (hook environment)": [str(hook_torchready), "lint",
                                                             "model.py"],
+            "torchready lint --daemon model.py (hook env.)": [str(hook_torchready), "lint",
+                                                              "--daemon", "model.py"],
             "torchready lint model.py (this checkout)": [sys.executable, "-m", "torchready",
                                                          "lint", "model.py"],
         }
+        subprocess.run([str(hook_torchready), "daemon", "start"], cwd=consumer, env=env,
+                       capture_output=True, check=True)
         checkout_env = dict(env, PYTHONPATH=str(ROOT))
         timings: dict[str, list[float]] = {name: [] for name in commands}
         for run in range(args.runs):
@@ -82,6 +87,8 @@ def main() -> int:
                                             checkout_env if "checkout" in name else env)
                 assert returncode == 1, f"{name}: expected the finding (exit 1), got {returncode}"
                 timings[name].append(seconds)
+        subprocess.run([str(hook_torchready), "daemon", "stop"], cwd=consumer, env=env,
+                       capture_output=True)
 
     source = f"snapshot of this work tree ({rev[:12]})" if snapshot else f"{repo} at {rev[:12]}"
     print(f"hook repository: {source}")

@@ -12,8 +12,9 @@ resident memory of the whole process tree (the workers of a pool summed), then t
   because it pins libcst<1.6) and ruff (`ruff check --select ALL --no-cache`);
 * warm with one file edited (a copy of the tree), a modeling file of median size and the
   largest: inside a function body, and adding a function (the project links again);
+* the same edits with `--daemon` (the folder's lint daemon, started and warmed first);
 * single-file latency: `torchready lint` on one ~500-line model file, process start to exit
-  (the pre-commit case).
+  (the pre-commit case), one-shot and `--daemon`.
 
 Wall times on a shared machine follow its load; the CPU column (the process's own user+sys
 seconds, without pool workers) is what to compare for one-job runs.
@@ -91,6 +92,9 @@ def main() -> None:
     jobs = [*torchready, "-j", str(args.jobs)]
     edited = folder if args.subset or args.warm_only else _warm_copy(folder, workdir, jobs, env)
     results += _edited_runs(edited, jobs, env)
+    _run("(starting the daemon)", [*jobs, "--daemon", str(edited)], workdir, env, quiet=True)
+    results += _edited_runs(edited, [*jobs, "--daemon"], env, " --daemon")
+    _stop_daemon(workdir, env)
     results.append(Measurement("libcst parse only (in process)", _parse_time(files), 0.0))
     if not args.no_compare:
         tools = _compare_tools()
@@ -120,7 +124,9 @@ def main() -> None:
         print(f"torchready vs TorchFix, 1 job: {by_name['TorchFix 0.7 --select ALL, 1 job'] / cold1:.2f}x"
               f"    {args.jobs} jobs: "
               f"{by_name[f'TorchFix 0.7 --select ALL, {args.jobs} jobs'] / cold_n:.2f}x")
-    print(f"\nsingle-file latency: {_single_file_latency(workdir, env):.3f} s (median of 7)")
+    print(f"\nsingle-file latency: {_single_file_latency(workdir, env):.3f} s one-shot, "
+          f"{_single_file_latency(workdir, env, daemon=True):.3f} s --daemon (medians of 7)")
+    _stop_daemon(workdir, env)
     shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -143,7 +149,7 @@ def _warm_copy(folder: Path, workdir: Path, torchready: list, env) -> Path:
     return copy
 
 
-def _edited_runs(tree: Path, torchready: list, env) -> list[Measurement]:
+def _edited_runs(tree: Path, torchready: list, env, label: str = "") -> list[Measurement]:
     """Warm runs on a tree whose cache is filled, after editing a modeling file of median size
     and then the largest: inside a function body (a line added: its summary moves lines only,
     so only that file is analysed again), and adding a function (its summary changes: the
@@ -156,12 +162,18 @@ def _edited_runs(tree: Path, torchready: list, env) -> list[Measurement]:
         lines = source.count("\n")
         first = source.index("\n        return ")
         target.write_text(source[:first] + "\n        pass" + source[first:])
-        measurements.append(_run(f"warm, {size} file edited ({lines} lines), body",
+        measurements.append(_run(f"warm, {size} file edited ({lines} lines), body{label}",
                                  [*torchready, str(tree)], workdir, env))
-        target.write_text(target.read_text() + "\n\ndef _added_helper(x):\n    return x * 2\n")
-        measurements.append(_run(f"warm, {size} file edited, relink",
+        helper = f"_added_helper_{time.monotonic_ns()}"  # a new name on every edit
+        target.write_text(target.read_text() + f"\n\ndef {helper}(x):\n    return x * 2\n")
+        measurements.append(_run(f"warm, {size} file edited, relink{label}",
                                  [*torchready, str(tree)], workdir, env))
     return measurements
+
+
+def _stop_daemon(workdir: Path, env) -> None:
+    subprocess.run([sys.executable, "-m", "torchready", "daemon", "stop"], cwd=workdir, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
 def _watch_memory(process: subprocess.Popen) -> tuple[float, float]:
@@ -228,9 +240,13 @@ def _compare_tools() -> Path:
     return bin_dir
 
 
-def _single_file_latency(workdir: Path, env) -> float:
+def _single_file_latency(workdir: Path, env, daemon: bool = False) -> float:
     model = _five_hundred_line_model(workdir)
     command = [sys.executable, "-m", "torchready", "lint", "--exit-zero", str(model)]
+    if daemon:
+        command.append("--daemon")
+        subprocess.run(command, cwd=workdir, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)  # starts it
     times = []
     for run in range(7):
         model.write_text(model.read_text() + f"# edit {run}\n")  # so no cache can answer

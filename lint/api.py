@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 from torchready.lint.config import Settings, settings_for, validate_selectors
 from torchready.lint.discovery import discover_with_settings
 from torchready.lint.jobs import unified_diff
+from torchready.lint.project import memory
 from torchready.lint.project.runner import Options, Source, lint_project
 from torchready.lint.results import FileResult, LintRun
 from torchready.lint.targets import parse_targets
@@ -82,7 +83,8 @@ def lint_paths(paths: Sequence[str], *, select: Sequence[str] | None = None,
         sources.append(Source(path, codes, settings.targets))
     return lint_project(sources, Options(
         targets=chosen, fix=fix, diff=diff, unsafe_fixes=unsafe_fixes, jobs=jobs,
-        cache_root=Path.cwd() if cache else None, follow_imports=follow_imports))
+        cache_root=Path.cwd() if cache else None, follow_imports=follow_imports,
+        memory=memory.active()))
 
 
 def _targets(given: Sequence[str] | None, settings: Settings) -> tuple[str, ...] | None:

@@ -10,11 +10,17 @@ file's diagnostics with their fixes, so a warm run parses nothing.
 from __future__ import annotations
 
 import hashlib
-import shutil
+import os
 from functools import cache
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchready.about import __version__
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# (pathlib and shutil load late: `lint --daemon`'s client names its daemon by the fingerprint,
+# and every millisecond of its start-up is the user's.)
 
 CACHE_DIRECTORY = ".torchready_cache"
 
@@ -23,11 +29,16 @@ CACHE_DIRECTORY = ".torchready_cache"
 def code_fingerprint() -> str:
     """torchready's version and the size/mtime of every file of the lint package."""
     digest = hashlib.sha256(__version__.encode())
-    package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
-            stat = path.stat()
-            digest.update(f"{path.relative_to(package)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    package = os.path.dirname(os.path.realpath(__file__))
+    found = []
+    for directory, subdirectories, names in os.walk(package):
+        subdirectories[:] = [name for name in subdirectories if name != "__pycache__"]
+        found += [os.path.join(directory, name) for name in names
+                  if name.endswith((".py", ".json"))]
+    for path in sorted(found):
+        stat = os.stat(path)
+        relative = os.path.relpath(path, package).replace(os.sep, "/")
+        digest.update(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -43,6 +54,8 @@ def ensure_gitignore(cache_root: Path) -> None:
 
 def clean(root: Path) -> bool:
     """Remove the cache under `root`; True when there was one."""
+    import shutil
+
     directory = root / CACHE_DIRECTORY
     if not directory.exists():
         return False

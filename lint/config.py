@@ -116,6 +116,11 @@ def validate_selectors(selectors: Sequence[str], origin: str) -> None:
                              "(see `torchready rules`)")
 
 
+def settings_for_directory(directory: Path) -> Settings:
+    """The settings of a directory given as a resolved path (what discovery has already)."""
+    return _settings_for_directory(directory)
+
+
 def settings_for(path: Path) -> Settings:
     """The settings that apply to a file or directory."""
     if not os.path.islink(path) and not os.path.isdir(path):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import libcst as cst
-from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from torchready.lint.analysis.call_flow import CallFlow
 from torchready.lint.analysis.call_index import CallIndex
@@ -26,6 +26,7 @@ from torchready.lint.analysis.returns import Returns
 from torchready.lint.analysis.values import ValueFacts, is_model_attribute
 from torchready.lint.fix_spec import FixSpec
 from torchready.lint.source_io import split_lines
+from torchready.lint.statement_positions import StatementPositions
 from torchready.lint.targets import DEFAULT_TARGETS, PYTHON_RUNNING, SCRIPT, canonical
 from torchready.lint.types import Severity
 
@@ -38,8 +39,8 @@ class Report:
     node: cst.CSTNode
     message: str
     fix: FixSpec | None
-    # The top-level statement being visited when the rule reported: the node is almost always
-    # inside it, so only that statement needs positions.
+    # The innermost statement being visited when the rule reported (of those whose line Python's
+    # parser gives): the node is almost always inside it, so only that statement needs positions.
     anchor: cst.CSTNode | None = None
     targets: tuple[str, ...] = ()
 
@@ -62,7 +63,6 @@ class FileContext:
         self._classes: list[cst.ClassDef] = []
         self._scopes: list[cst.Module | cst.FunctionDef] = [module]
         self._nodes: list[cst.CSTNode] = []
-        self._statement_cache: dict[int, tuple] = {}
 
     # -- analyses ---------------------------------------------------------------------------
     @cached_property
@@ -217,56 +217,15 @@ class FileContext:
     # -- reports ----------------------------------------------------------------------------
     def add_report(self, code: str, name: str, severity: Severity, node: cst.CSTNode,
                    message: str, fix: FixSpec | None, targets: tuple[str, ...] = ()) -> None:
-        anchor = self._nodes[1] if len(self._nodes) > 1 else None
+        anchor = self._positions.innermost(self._nodes)
         self.reports.append(Report(code, name, severity, node, message, fix, anchor, targets))
 
     # -- positions --------------------------------------------------------------------------
-    # libcst computes positions by re-generating the code of the whole module, which costs about
-    # twice the parse. Python's parser already knows where every top-level statement starts, so
-    # only the statements holding findings are re-generated, each on its own, and shifted to
-    # their line in the file.
     def range_of(self, node: cst.CSTNode, anchor: cst.CSTNode | None = None) -> CodeRange:
-        for statement in (anchor, node):
-            if statement is not None and id(statement) in self._statement_lines:
-                positions, shift = self._statement_positions(statement)
-                found = positions.get(node)
-                if found is not None:
-                    return _shifted(found, shift)
-        return self._module_positions[node]
+        """libcst's position of `node`; `anchor`: a statement around it (a report's), which
+        spares generating the code of the whole module (see statement_positions.py)."""
+        return self._positions.range_of(node, anchor)
 
     @cached_property
-    def _statement_lines(self) -> dict[int, int]:
-        """id(top-level libcst statement) -> its first line, from Python's ast."""
-        if self.python_ast is None:
-            return {}
-        lines: dict[int, int] = {}
-        python_statements = iter(self.python_ast.body)
-        for statement in self.module.body:
-            count = len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
-            group = [next(python_statements, None) for _ in range(count)]
-            if group[0] is None or None in group:
-                return {}  # the trees disagree: fall back to whole-module positions
-            lines[id(statement)] = group[0].lineno
-        if next(python_statements, None) is not None:
-            return {}
-        return lines
-
-    def _statement_positions(self, statement: cst.CSTNode):
-        cached = self._statement_cache.get(id(statement))
-        if cached is None:
-            alone = self.module.with_changes(body=[statement])
-            positions = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
-            shift = self._statement_lines[id(statement)] - positions[statement].start.line
-            cached = self._statement_cache[id(statement)] = (positions, shift)
-        return cached
-
-    @cached_property
-    def _module_positions(self):
-        return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
-
-
-def _shifted(span: CodeRange, lines: int) -> CodeRange:
-    if not lines:
-        return span
-    return CodeRange(CodePosition(span.start.line + lines, span.start.column),
-                     CodePosition(span.end.line + lines, span.end.column))
+    def _positions(self) -> StatementPositions:
+        return StatementPositions(self.module, self.python_ast)

@@ -14,8 +14,6 @@ import sys
 from collections.abc import Sequence
 
 from torchready.about import __version__
-from torchready.extras import require
-from torchready.lint.types import UsageError
 
 # command -> the extra it needs beyond the base install (None: libcst and rich only). The list is
 # fixed on purpose: a command module that fails to import is an error, not a missing command.
@@ -27,6 +25,7 @@ COMMANDS: dict[str, str | None] = {
     "convert": "convert",
     "lsp": "lsp",
     "clean": None,
+    "daemon": None,
     "runtime-ops": "convert",
 }
 
@@ -55,6 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["lint"] and _daemon_flag(argv):
+        # A thin client: no parser, no linter imported; the daemon parses the arguments (and
+        # reports bad ones) exactly as this process would.
+        from torchready.lint.daemon.client import lint_in_daemon
+
+        stdin = sys.stdin
+        try:
+            code = lint_in_daemon(without_daemon_flag(argv))
+        except KeyboardInterrupt:
+            return 130
+        if code is not None:
+            return code
+        try:
+            return _run(argv)
+        finally:
+            sys.stdin = stdin  # a replay of standard input the daemon was to read
+    return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
+    from torchready.extras import require
+    from torchready.lint.types import UsageError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
@@ -69,6 +92,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _daemon_flag(argv: list[str]) -> bool:
+    return without_daemon_flag(argv) != argv
+
+
+def without_daemon_flag(argv: list[str]) -> list[str]:
+    """The command line without `--daemon` (or the `--da`, `--dae`... argparse also takes),
+    which counts among the options only, not after `--`."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    return [arg for arg in argv[:end]
+            if not (arg.startswith("--da") and "--daemon".startswith(arg))] + argv[end:]
 
 
 if __name__ == "__main__":

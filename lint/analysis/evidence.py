@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchready.lint.analysis import traversal
 from torchready.lint.analysis.imports import ImportTable
 from torchready.lint.analysis.torch_api import (NON_TENSOR_TORCH_FUNCTIONS, NON_TENSOR_TORCH_NAMESPACES,
                                      TENSOR_EVIDENCE, TORCH_FACTORIES)
@@ -18,7 +19,7 @@ def used_as_tensor(function: cst.FunctionDef, imports: ImportTable) -> set[str]:
     """Names the function uses as tensors: `p.shape`, `p.view(...)`, `p @ w`, `p[..., 0]`,
     `p[:, :n]`, or a direct argument of a `torch.*` call."""
     finder = _TensorUseFinder(imports)
-    function.body.visit(finder)
+    traversal.visit(function.body, finder)
     return finder.names
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchready.lint.analysis import traversal
+
 # Names that may appear in an expression computed from the model's own weights or constants
 # only: its value is the same for every input.
 INPUT_FREE_ROOTS = {"self", "torch", "math", "True", "False", "None"}
@@ -14,7 +16,7 @@ def input_free(node: cst.BaseExpression, modules: frozenset[str] = frozenset()) 
     (`self.logit_scale.exp()`, `torch.tensor(1.0)`, `2 ** self.bits`). `modules`: more names
     that are imported modules (`nn`, `F`)."""
     finder = _NameFinder()
-    node.visit(finder)
+    traversal.visit(node, finder)
     return finder.names <= INPUT_FREE_ROOTS | modules
 
 
@@ -46,11 +48,12 @@ class _NameFinder(cst.CSTVisitor):
         self.names.add(node.value)
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)  # `self.scale`: the root name counts, not the attribute name
+        # `self.scale`: the root name counts, not the attribute name
+        traversal.visit(node.value, self)
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)  # keyword names are not values
+        traversal.visit(node.value, self)  # keyword names are not values
         return False
 
 

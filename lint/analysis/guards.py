@@ -14,6 +14,7 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
+from torchready.lint.analysis import traversal
 from torchready.lint.analysis.imports import ImportTable, child_blocks
 # The capture modes: trace (torch.export runs the same Python) and script.
 from torchready.lint.targets import EXPORT, SCRIPT, TRACE
@@ -267,9 +268,9 @@ def dead_call_ids(function: cst.FunctionDef, mode: str, imports: ImportTable) ->
         if truth is None:
             continue
         if truth is False:
-            statement.body.visit(collector)
+            traversal.visit(statement.body, collector)
         elif statement.orelse is not None:
-            statement.orelse.visit(collector)
+            traversal.visit(statement.orelse, collector)
     _after_early_exits(_block(function.body), mode, imports, collector)
     return dead
 
@@ -279,7 +280,7 @@ def _after_early_exits(body, mode: str, imports: ImportTable, collector) -> None
     exited = False
     for statement in body:
         if exited:
-            statement.visit(collector)
+            traversal.visit(statement, collector)
             continue
         if exits_early(statement, mode, imports):
             exited = True
@@ -314,7 +315,7 @@ def uses_all_dead(function: cst.FunctionDef, name: str, mode: str, imports: Impo
     """Every read of `name` in the function sits where capture never evaluates it
     (`p = random.random(); if self.training and p < self.layerdrop: ...`)."""
     finder = _UseFinder(name)
-    function.body.visit(finder)
+    traversal.visit(function.body, finder)
     return bool(finder.uses) and not any(
         runs_under_capture(chain, mode, imports) for chain in finder.uses)
 

@@ -107,16 +107,58 @@ class _Walk:
             before(node)
             for method in visits:
                 method(node)
-            for name in fields:
-                value = getattr(node, name)
-                value_type = type(value)
-                if value_type is tuple or value_type is list:
-                    for child in value:
-                        visit(child)
-                elif value is not None and value_type is not MaybeSentinel:
-                    visit(value)
+            for child in _children(node, fields):
+                visit(child)
             for method in leaves:
                 method(node)
             after(node)
 
         visit(node)
+
+
+def visit(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """`node.visit(visitor)` for a visitor that only reads: the same `on_visit` / `on_leave`
+    calls in the same order (a `visit_<Node>` returning False skips that node's children, as in
+    libcst), without rebuilding the tree. The analyses' own small visitors (evidence, guards,
+    expressions) ran through libcst's rebuilding walk: about a third of the analysis of a large
+    model file (measured on gpt_neo, 915 lines)."""
+    if _has_attribute_methods(type(visitor)):
+        node.visit(visitor)  # visit_<Node>_<field> methods: libcst calls them per field
+        return
+    on_visit, on_leave = visitor.on_visit, visitor.on_leave
+
+    def walk(node: cst.CSTNode) -> None:
+        if on_visit(node):
+            for child in _children(node, _FIELD_ORDER.get(type(node)) or child_fields(type(node))):
+                walk(child)
+        on_leave(node)
+
+    walk(node)
+
+
+def _children(node: cst.CSTNode, fields: tuple[str, ...]) -> list[cst.CSTNode]:
+    """The node's children in the order libcst visits them (`fields`: its child fields)."""
+    found = []
+    for name in fields:
+        value = getattr(node, name)
+        value_type = type(value)
+        if value_type is tuple or value_type is list:
+            found.extend(value)
+        elif value is not None and value_type is not MaybeSentinel:
+            found.append(value)
+    return found
+
+
+_ATTRIBUTE_METHODS: dict[type, bool] = {}
+
+
+def _has_attribute_methods(visitor_type: type) -> bool:
+    """Whether the visitor's own classes define `visit_<Node>_<field>` methods (libcst's base
+    classes define no-op stubs for every one) or replace the per-field hooks."""
+    found = _ATTRIBUTE_METHODS.get(visitor_type)
+    if found is None:
+        own = [vars(cls) for cls in visitor_type.__mro__ if not cls.__module__.startswith("libcst")]
+        found = _ATTRIBUTE_METHODS[visitor_type] = any(
+            _is_attribute_method(name) or name in ("on_visit_attribute", "on_leave_attribute")
+            for names in own for name in names)
+    return found

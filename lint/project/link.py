@@ -12,7 +12,9 @@ It reads summaries only: on transformers' models tree it takes a fraction of a s
 
 from __future__ import annotations
 
+import gc
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -55,7 +57,24 @@ class LinkResult:
 
 
 def link(files: list[ProjectFile], targets: tuple[str, ...]) -> LinkResult:
-    return _Linker(files, targets).run()
+    with _cyclic_gc_paused():
+        return _Linker(files, targets).run()
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """The link makes and drops about a million small acyclic objects (edges, tuples, sets),
+    which reference counting frees; the cyclic collector's passes over them, and over a daemon's
+    heap of thousands of kept summaries, took half the link's time on transformers' tree (0.95 s
+    against 0.50 s). Paused for the link only (the analysis does make cycles: pausing a whole
+    one-job run grew its memory 4.5x), and restored as the caller had it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Linker:

@@ -18,6 +18,7 @@ index; one edited file costs its own analysis, and a link only if its summary ch
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Sequence
 from torchready.lint.analysis.capture_calls import captures_in_source
 from torchready.lint.analysis.project_facts import ProjectFacts
 from torchready.lint.jobs import Job, run_jobs
+from torchready.lint.project.memory import RunMemory
 from torchready.lint.project.modules import find_installed_module, module_name
 from torchready.lint.project.state import ProjectState, digest, empty_summary
 from torchready.lint.results import FileResult, LintRun
@@ -67,20 +69,20 @@ class Options:
     jobs: int | None = None
     cache_root: Path | None = None  # None: no cache
     follow_imports: bool = False
+    memory: RunMemory | None = None  # a long-running process's (the daemon's)
 
 
 def lint_project(sources: Sequence[Source], options: Options) -> LintRun:
     sources = list(sources)
-    fixing = options.fix or options.diff
-    state = ProjectState(None if fixing else options.cache_root, _project_key(sources, options))
-    project = [source for source in sources if _read(source, state)]
+    state = _open_state(_project_key(sources, options), options)
+    project = [source for source in sources if _read(source, state, options.memory)]
     if options.follow_imports:
         # Installed modules an earlier run followed: read again (they may have changed).
         linted = {source.key for source in sources}
         project += [source for key, entry in sorted(state.files.items())
                     if entry.get("followed") and key not in linted
                     for source in [Source(Path(key), _followed_rules(sources), followed=True)]
-                    if _read(source, state, quiet=True)]
+                    if _read(source, state, options.memory, quiet=True)]
     project_targets = options.targets or infer_targets(
         capture for source in project for capture in source.captures)
     for source in project:
@@ -95,8 +97,7 @@ def lint_project(sources: Sequence[Source], options: Options) -> LintRun:
     elif relink:
         facts = _link(project, state, options)
     else:
-        facts = {source.key: ProjectFacts.from_json(state.files[source.key]["facts"])
-                 for source in project}
+        facts = {source.key: StoredFacts(state, source.key) for source in project}
     results = _lint_with_facts(project, facts, state, fresh, options)
 
     state.keep_only({source.key for source in project})
@@ -109,19 +110,35 @@ def lint_project(sources: Sequence[Source], options: Options) -> LintRun:
 
 
 def _project_key(sources: Sequence[Source], options: Options) -> str:
-    paths = sorted(str(source.path.absolute()) for source in sources)
+    cwd = os.getcwd()  # (Path.absolute() per file cost a warm run of 2,597 files 0.15 s)
+    paths = sorted(os.path.join(cwd, source.key) for source in sources)
     return digest(*paths, repr(options.targets), repr(options.follow_imports))
 
 
-def _read(source: Source, state: ProjectState, quiet: bool = False) -> bool:
+def _open_state(project_key: str, options: Options) -> ProjectState:
+    if options.fix or options.diff or options.cache_root is None:
+        return ProjectState(None, project_key)  # fixing writes files: nothing cached holds
+    if options.memory is not None:
+        return options.memory.state(options.cache_root, project_key)
+    return ProjectState(options.cache_root, project_key)
+
+
+def _read(source: Source, state: ProjectState, memory: RunMemory | None,
+          quiet: bool = False) -> bool:
     try:
-        data = read_bytes(source.path)
-        source.sha = digest(data)
+        signature, known = memory.unchanged_digest(source.path) if memory else (None, None)
         entry = state.files.get(source.key, {})
-        if entry.get("sha") == source.sha and "captures" in entry:
-            source.captures = entry["captures"]  # these bytes decoded last time: no need again
+        if known is not None and entry.get("sha") == known and "captures" in entry:
+            source.sha, source.captures = known, entry["captures"]  # not read again
         else:
-            source.captures = sorted(captures_in_source(decode_source(source.path, data)))
+            data = read_bytes(source.path)
+            source.sha = digest(data)
+            if entry.get("sha") == source.sha and "captures" in entry:
+                source.captures = entry["captures"]  # these bytes decoded last time
+            else:
+                source.captures = sorted(captures_in_source(decode_source(source.path, data)))
+            if memory is not None:
+                memory.remember_digest(source.path, signature, source.sha)
     except SourceError as error:
         source.error = None if quiet else str(error)
         return False
@@ -145,7 +162,7 @@ def _analyse_changed(sources: list[Source], state: ProjectState, options: Option
     changed = [source for source in sources
                if state.files.get(source.key, {}).get("summary") != source.summary_key
                if summarize or state.files.get(source.key, {}).get("result")
-               != _result_key(source, ProjectFacts())]
+               != _result_key(source, "")]
     known = [_last_facts(state, source) if summarize else ProjectFacts() for source in changed]
     jobs = [Job(source.path, () if source.followed else source.rule_codes, source.targets,
                 project=facts or None, summarize=summarize)
@@ -209,7 +226,7 @@ def _link(sources: list[Source], state: ProjectState,
     facts = {}
     for source, found in zip(sources, result.facts):
         facts[source.key] = found
-        state.update(source.key, facts=found.to_json())
+        state.update(source.key, facts=found.to_json(), facts_key=found.key())
     return facts
 
 
@@ -250,7 +267,7 @@ def _follow_imports(sources: list[Source], state: ProjectState, options: Options
                 continue
             known.add(str(path.resolve()))
             source = Source(_display(path), _followed_rules(sources), followed=True)
-            if not _read(source, state, quiet=True):
+            if not _read(source, state, options.memory, quiet=True):
                 continue
             source.targets = _dominant_targets(sources)
             source.summary_key = digest("summary", source.sha, ",".join(source.targets))
@@ -281,26 +298,49 @@ def _display(path: Path) -> Path:
         return path
 
 
-def _lint_with_facts(sources: list[Source], facts: dict[str, ProjectFacts], state: ProjectState,
-                     fresh: dict[str, Fresh], options: Options) -> list[FileResult]:
+class StoredFacts:
+    """The facts the last link stored for a file, parsed only when the file is linted again: a
+    warm run needs just their key, to find the file's cached result (parsing every file's facts
+    cost a warm run of transformers' tree a tenth of a second)."""
+
+    def __init__(self, state: ProjectState, file: str) -> None:
+        self._state, self._file = state, file
+
+    def key(self) -> str:
+        stored = self._state.files[self._file].get("facts_key")
+        if not isinstance(stored, str):  # an index written before keys were kept
+            stored = self.facts.key()
+            self._state.update(self._file, facts_key=stored)
+        return stored
+
+    @cached_property
+    def facts(self) -> ProjectFacts:
+        return ProjectFacts.from_json(self._state.files[self._file]["facts"])
+
+
+def _lint_with_facts(sources: list[Source], facts: dict[str, ProjectFacts | StoredFacts],
+                     state: ProjectState, fresh: dict[str, Fresh],
+                     options: Options) -> list[FileResult]:
     fixing = options.fix or options.diff
     results: dict[str, FileResult] = {}
     pending: list[tuple[Source, Job, str]] = []
     for source in sources:
-        project = facts.get(source.key) or ProjectFacts()
-        if source.followed and not project.entries:
+        found = facts.get(source.key)
+        facts_key = found.key() if found is not None else ""
+        if source.followed and not _parsed(found).entries:
             continue  # nothing of the project reaches it: nothing to report there
-        key = _result_key(source, project)
+        key = _result_key(source, facts_key)
         entry = state.files.get(source.key, {})
-        cached = _cached_result(source, entry) if entry.get("result") == key else None
+        cached = _cached_result(source, entry, state) if entry.get("result") == key else None
         if cached is not None and not fixing:
             results[source.key] = cached
             continue
         analysed = fresh.get(source.key)
-        if not fixing and analysed is not None and analysed.facts_key == project.key():
+        if not fixing and analysed is not None and analysed.facts_key == facts_key:
             results[source.key] = analysed.result
             _remember(state, source, key, analysed.result)
             continue
+        project = _parsed(found)
         pending.append((source, Job(source.path, source.rule_codes, source.targets,
                                     project=project or None, fix=fixing and not source.followed,
                                     write=options.fix and not options.diff
@@ -316,19 +356,30 @@ def _lint_with_facts(sources: list[Source], facts: dict[str, ProjectFacts], stat
     return [results.get(source.key) or FileResult(source.path) for source in sources]
 
 
-def _result_key(source: Source, project: ProjectFacts) -> str:
+def _parsed(found: ProjectFacts | StoredFacts | None) -> ProjectFacts:
+    if isinstance(found, StoredFacts):
+        return found.facts
+    return found or ProjectFacts()
+
+
+def _result_key(source: Source, facts_key: str) -> str:
     """What a file's diagnostics depend on: its bytes, its path (shown in them), the rules, the
-    targets and the project facts."""
+    targets and the project facts (their key)."""
     return digest(source.sha, source.key, ",".join(source.rule_codes), ",".join(source.targets),
-                  project.key(), str(source.followed))
+                  facts_key, str(source.followed))
 
 
-def _cached_result(source: Source, entry: dict) -> FileResult | None:
+def _cached_result(source: Source, entry: dict, state: ProjectState) -> FileResult | None:
+    kept = state.parsed_results.get(source.key)
+    if kept is not None and kept[0] == entry["result"]:
+        return kept[1]
     try:
         diagnostics = [diagnostic_from_json(item) for item in entry["diagnostics"]]
     except (KeyError, TypeError, ValueError):
         return None  # an entry from an incompatible build: lint again
-    return FileResult(source.path, diagnostics, cached=True)
+    result = FileResult(source.path, diagnostics, cached=True)
+    state.parsed_results[source.key] = (entry["result"], result)
+    return result
 
 
 def _remember(state: ProjectState, source: Source, key: str, result: FileResult) -> None:

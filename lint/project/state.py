@@ -28,6 +28,7 @@ from torchready.lint.cache import CACHE_DIRECTORY, code_fingerprint, ensure_giti
 
 if TYPE_CHECKING:
     from torchready.lint.project.summary import FileSummary
+    from torchready.lint.results import FileResult
 
 INDEX_VERSION = 1
 
@@ -48,6 +49,9 @@ class ProjectState:
             if self.directory else None
         self.files: dict[str, dict[str, Any]] = self._load_index()
         self._summaries: dict[str, "FileSummary"] = {}
+        # file -> (result key, its diagnostics parsed): a state kept in memory between runs
+        # (the daemon's) parses each file's cached diagnostics once
+        self.parsed_results: dict[str, tuple[str, "FileResult"]] = {}
         self.changed = False
 
     # -- the index --------------------------------------------------------------------------
@@ -78,6 +82,11 @@ class ProjectState:
             if path not in paths:
                 del self.files[path]
                 self.changed = True
+        # Summaries read or made this run that no file points to any more (an edited file's
+        # old one): a state kept in memory between runs would otherwise grow with every edit.
+        used = {entry.get("summary") for entry in self.files.values()}
+        for key in [key for key in self._summaries if key not in used]:
+            del self._summaries[key]
 
     def save(self) -> None:
         if self.index_path is None or not self.changed:
@@ -85,6 +94,7 @@ class ProjectState:
         _write_atomically(self.index_path, json.dumps(
             {"version": INDEX_VERSION, "files": self.files}, separators=(",", ":")))
         ensure_gitignore(self.directory.parent)
+        self.changed = False
 
     # -- summaries --------------------------------------------------------------------------
     def summary(self, key: str) -> "FileSummary | None":

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchready.lint.analysis import traversal
 from torchready.lint.analysis.expressions import AttributeReads, input_free, self_attribute
 from torchready.lint.analysis.guards import SCRIPT, TRACE, capture_function, in_message, uses_all_dead
 from torchready.lint.analysis.imports import iter_statements
@@ -400,7 +401,7 @@ class PythonSideEffect(Rule):
                 cached = self._reads.get(id(method))
                 if cached is None:
                     method_reads = AttributeReads()
-                    method.body.visit(method_reads)
+                    traversal.visit(method.body, method_reads)
                     cached = self._reads[id(method)] = method_reads.names
                 reads.names |= cached
         return reads.names
@@ -428,7 +429,7 @@ def _tests_hasattr(test: cst.BaseExpression, attribute: str) -> bool:
 def _lazy_initialized(scope: cst.CSTNode, name: str) -> bool:
     """The function tests `name is None` / `name is not None`: a lazily loaded global."""
     finder = _NoneTests(name)
-    scope.visit(finder)
+    traversal.visit(scope, finder)
     return finder.found
 
 
@@ -457,7 +458,7 @@ def _metadata(value: cst.BaseExpression, attribute: str) -> bool:
 
 def _reads_in(value: cst.BaseExpression) -> set[str]:
     reads = AttributeReads()
-    value.visit(reads)
+    traversal.visit(value, reads)
     return reads.names
 
 

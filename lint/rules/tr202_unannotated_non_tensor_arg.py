@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchready.lint.analysis import traversal
 from torchready.lint.codegen import code
 from torchready.lint.rule import FixSpec, Invalid, Replace, Rule, Valid
 from torchready.lint.targets import SCRIPT
@@ -268,7 +269,7 @@ def _literal_type(node: cst.BaseExpression | None) -> str | None:
 def _python_uses(function: cst.FunctionDef) -> dict[str, str]:
     """name -> a short description of a use that only a Python value supports."""
     finder = _UseFinder()
-    function.body.visit(finder)
+    traversal.visit(function.body, finder)
     return finder.uses
 
 

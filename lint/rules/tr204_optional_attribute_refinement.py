@@ -5,6 +5,7 @@ from typing import Iterator, Sequence
 
 import libcst as cst
 
+from torchready.lint.analysis import traversal
 from torchready.lint.analysis.annotations import read_annotation
 from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.analysis.model_code import ModelCode
@@ -485,7 +486,7 @@ def _exits(block: cst.BaseSuite) -> bool:
 
 def _ternaries(node: cst.CSTNode) -> list[cst.IfExp]:
     finder = _Finder(cst.IfExp)
-    node.visit(finder)
+    traversal.visit(node, finder)
     return finder.found
 
 
@@ -494,7 +495,7 @@ def _attribute_uses(nodes, attribute: str, include_tests: bool = False):
     the fix rewrites too, when `include_tests`)."""
     for node in nodes:
         finder = _AttributeReads(attribute, include_tests)
-        node.visit(finder)
+        traversal.visit(node, finder)
         yield from finder.found
 
 
@@ -510,7 +511,7 @@ def _assigned_attributes(functions) -> set[str]:
     names: set[str] = set()
     for function in functions:
         finder = _Finder((cst.Assign, cst.AugAssign, cst.AnnAssign))
-        function.visit(finder)
+        traversal.visit(function, finder)
         for statement in finder.found:
             targets = [t.target for t in statement.targets] \
                 if isinstance(statement, cst.Assign) else [statement.target]

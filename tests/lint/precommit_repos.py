@@ -69,9 +69,12 @@ def consumer_repo(path: Path, files: dict[str, str]) -> Path:
     return path
 
 
-def write_config(repo: Path, hooks_repo: Path, rev: str, *hook_ids: str) -> None:
-    """The `.pre-commit-config.yaml` a user writes (README), pinned to `rev`."""
-    hooks = "".join(f"      - id: {hook}\n" for hook in hook_ids)
+def write_config(repo: Path, hooks_repo: Path, rev: str, *hook_ids: str,
+                 args: tuple[str, ...] = ()) -> None:
+    """The `.pre-commit-config.yaml` a user writes (README), pinned to `rev`; `args` for every
+    hook."""
+    extra = f"        args: [{', '.join(args)}]\n" if args else ""
+    hooks = "".join(f"      - id: {hook}\n{extra}" for hook in hook_ids)
     (repo / ".pre-commit-config.yaml").write_text(
         f"repos:\n  - repo: {hooks_repo}\n    rev: {rev}\n    hooks:\n{hooks}", encoding="utf-8")
     commit_all(repo, "pre-commit config")

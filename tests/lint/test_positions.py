@@ -11,6 +11,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from helpers import ROOT
 from torchready.lint.context import FileContext
+from torchready.lint.statement_positions import StatementPositions
 
 TRICKY = '''\ufeff# header comment
 """Docstring."""
@@ -31,6 +32,28 @@ if True:
         return [x, (
             x)]
 x = 1; y = 2
+
+class Odd:
+  def two_spaces(self, x):  # an indent unlike the module's
+      if x: return x  # a one-line suite
+      elif x is None:
+          pass
+      else:
+          for é in "ü": y = \\
+              é
+      try:
+          z = [
+  1]
+      finally:
+          del z
+  async def later(self):
+      async with self.lock as held:
+          match held:
+              case [first, *_]:
+                  return first
+              case _:
+                  while True:
+                      break
 '''
 
 
@@ -74,3 +97,52 @@ def _descendants(node):
     return found[1::7]  # a sample: every node is slow on 3,000-line files
 
 
+
+
+@pytest.mark.parametrize("name, source", list(sources()), ids=[n for n, _ in sources()])
+def test_positions_from_the_innermost_statement_match_module_positions(name, source):
+    """What reports do: anchor at the innermost statement being visited, or at a statement
+    around it (a rule that reports on leaving a function), or nowhere."""
+    module = cst.parse_module(source)
+    positions = StatementPositions(module, ast.parse(source.lstrip("\ufeff")))
+    expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    checked = 0
+    for node, ancestors in _sample_with_ancestors(module):
+        innermost = positions.innermost(ancestors)
+        outermost = positions.innermost(ancestors[:2])
+        for anchor in (innermost, outermost, None):
+            assert positions.range_of(node, anchor) == expected[node], \
+                (name, type(node).__name__, type(anchor).__name__)
+        checked += 1
+    assert checked > 10
+
+
+def test_a_nested_report_generates_only_its_statement():
+    source = "class A:\n    def f(self):\n" + "        a = 1\n" * 50 + \
+             "        return x.size(0)\n"
+    module = cst.parse_module(source)
+    positions = StatementPositions(module, ast.parse(source))
+    function = module.body[0].body.body[0]
+    statement = function.body.body[-1]
+    call = statement.body[0].value
+    assert positions.range_of(call, function).start == cst.metadata.CodePosition(53, 15)
+    assert positions._generated.keys() == {id(statement)}  # not the 50 others, nor the class
+
+
+def _sample_with_ancestors(module):
+    found = []
+
+    class Collect(cst.CSTVisitor):
+        def __init__(self):
+            self.stack = []
+
+        def on_visit(self, node):
+            self.stack.append(node)
+            found.append((node, list(self.stack)))
+            return True
+
+        def on_leave(self, node):
+            self.stack.pop()
+
+    module.visit(Collect())
+    return found[::max(3, len(found) // 500)]  # a sample of every kind: the large files are slow

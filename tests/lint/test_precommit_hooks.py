@@ -15,7 +15,8 @@ from torchready.lint.api import lint_text
 from torchready.lint.config import Settings
 from torchready.lint.fixes import fix_source
 from precommit_repos import (
-    ROOT, consumer_repo, hook_python, hook_source, pre_commit, write_config,
+    ROOT, consumer_repo, hook_python, hook_source, pre_commit, pre_commit_env,
+    write_config,
 )
 
 pytest.importorskip("pre_commit", reason="the pre-commit tests need pre-commit (dev extra)")
@@ -130,6 +131,35 @@ def test_clean_files_pass_and_other_files_are_skipped(tmp_path, hooks):
     skipped = pre_commit("run", "torchready", "--files", "notes.txt", cwd=consumer, home=home)
     assert skipped.returncode == 0
     assert "(no files to check)Skipped" in skipped.stdout
+
+
+def test_the_lint_hook_with_daemon_reports_the_same_findings(tmp_path, hooks):
+    """`args: [--daemon]` (docs/integrations.md): the first commit starts the folder's daemon
+    from the hook environment, the next is served by it, both print the one-shot findings."""
+    repo, rev, home = hooks
+    files = model_files()
+    consumer = consumer_repo(tmp_path / "consumer", files)
+    write_config(consumer, repo, rev, "torchready", args=("--daemon",))
+    torchready = str(hook_python(home).parent / "torchready")
+    environment = pre_commit_env(home)
+    try:
+        for _ in range(2):
+            result = pre_commit("run", "torchready", "--all-files", cwd=consumer, home=home)
+            output = result.stdout + result.stderr
+            assert result.returncode == 1, output
+            assert "daemon unavailable" not in output
+            for line in expected_lines(files):
+                assert line in output
+        status = subprocess.run([torchready, "daemon", "status"], cwd=consumer, env=environment,
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert int(status.stdout.split(",")[-1].split()[0]) >= 2  # runs served
+    finally:
+        subprocess.run([torchready, "daemon", "stop"], cwd=consumer, env=environment,
+                       capture_output=True, timeout=60)
+    stopped = subprocess.run([torchready, "daemon", "status"], cwd=consumer, env=environment,
+                             capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 1
 
 
 def test_the_manifest_declares_both_hooks():

@@ -338,10 +338,18 @@ def test_cache_relinks_only_when_a_summary_changes(tmp_path, monkeypatch):
     assert relinked["utils.py"].diagnostics == [] and not relinked["utils.py"].cached
 
 
-def test_module_names_and_relative_imports(tmp_path):
-    write(tmp_path, {"a/__init__.py": "", "a/b/__init__.py": "", "a/b/c.py": ""})
+def test_module_names_and_relative_imports(tmp_path, monkeypatch):
+    write(tmp_path, {"a/__init__.py": "", "a/b/__init__.py": "", "a/b/c.py": "", "top.py": "",
+                     "a/b/data.tar.py": ""})
     assert module_name(tmp_path / "a/b/c.py") == ("a.b.c", False)
     assert module_name(tmp_path / "a/b/__init__.py") == ("a.b", True)
+    assert module_name(tmp_path / "a/__init__.py") == ("a", True)
+    assert module_name(tmp_path / "top.py") == ("top", False)
+    assert module_name(tmp_path / "a/b/data.tar.py") == ("a.b.data.tar", False)
+    monkeypatch.chdir(tmp_path / "a")  # relative paths, also through ..
+    assert module_name(Path("b/c.py")) == ("a.b.c", False)
+    assert module_name(Path("../a/b/c.py")) == ("a.b.c", False)
+    assert module_name(Path("__init__.py")) == ("a", True)
     assert absolute_name("..x.f", "a.b.c", False) == "a.x.f"
     assert absolute_name(".x", "a.b", True) == "a.b.x"
     assert absolute_name(".", "a.b.c", False) == "a.b"
@@ -456,3 +464,40 @@ def test_an_edit_that_only_moves_lines_links_again_only_when_a_label_quotes_them
     assert links == [1]
     assert warm.diagnostics == lint_paths(["pkg"], cache=False).diagnostics
     assert [d.message.rsplit(" ", 1)[-1] for d in warm.diagnostics] == ["pkg/model.py:9)"]  # was :7
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_link_leaves_the_cyclic_collector_as_it_found_it(tmp_path, monkeypatch, enabled):
+    """The link pauses Python's cyclic garbage collector for speed; a library caller's setting
+    must survive it, also when the link fails."""
+    import gc
+
+    from torchready.lint.project import link
+
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, {"pkg/__init__.py": "", "pkg/utils.py": HELPERS, "pkg/model.py": """
+        import torch
+        from .utils import pad_to_multiple
+
+
+        class Net(torch.nn.Module):
+            def forward(self, x):
+                return pad_to_multiple(x, x.size(2))
+    """})
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        run = lint_paths(["pkg"], cache=False)
+        assert ("pkg/utils.py", 5, "TR107") in findings(run)  # the link ran
+        assert gc.isenabled() is enabled
+
+        def broken(self):
+            assert not gc.isenabled()  # paused while it runs
+            raise RuntimeError("a bug in the link")
+
+        monkeypatch.setattr(link._Linker, "run", broken)
+        with pytest.raises(RuntimeError):
+            link.link([], ())
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()

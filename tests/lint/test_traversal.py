@@ -116,6 +116,38 @@ def test_traversal_matches_libcst_visit_batched(path):
     assert [event for event in expected if event[0] in ("before", "after")] == plain
 
 
+class _Reading(cst.CSTVisitor):
+    """A read-only visitor as the analyses write them: it records every call and skips the
+    children of lambdas and of private functions (visit_ returning False)."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def on_visit(self, node):
+        self.events.append(("visit", id(node)))
+        return super().on_visit(node)
+
+    def on_leave(self, original_node):
+        self.events.append(("leave", id(original_node)))
+        super().on_leave(original_node)
+
+    def visit_Lambda(self, node):
+        return False
+
+    def visit_FunctionDef(self, node):
+        return not node.name.value.startswith("_")
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda path: str(path.relative_to(path.parents[1])))
+def test_visit_makes_the_calls_of_libcst_visit(path):
+    module = cst.parse_module(path.read_text(encoding="utf-8"))
+    expected, walked = _Reading(), _Reading()
+    module.visit(expected)
+    traversal.visit(module, walked)
+    assert walked.events == expected.events
+    assert len({event[1] for event in expected.events}) > 10
+
+
 def test_attribute_methods_run_through_libcst():
     """A visit_<Node>_<field> method (no rule has one) sends the run through libcst."""
     module = cst.parse_module((ROOT / "lint" / "engine.py").read_text(encoding="utf-8"))

@@ -36,6 +36,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "comma-separated (default: [tool.torchready] target, else inferred "
                              "from the code's own capture calls, else trace,export); not the "
                              "Core ML deployment target of convert/audit")
+    parser.add_argument("--daemon", action="store_true",
+                        help="run in this folder's lint daemon, started on first use (same "
+                             "output; a warm daemon skips Python's start-up, the imports and "
+                             "the cache reads); see `torchready daemon`")
     parser.add_argument("--follow-imports", action="store_true",
                         help="also analyse the installed modules the linted code calls into "
                              "(read only, never run or fixed); findings there are reported "
@@ -57,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from torchready.lint.api import lint_paths
     from torchready.lint.formats import render
 
+    # --daemon: torchready.cli sent the command line to the daemon before parsing it; here it
+    # could not (the reason is on stderr), so the run happens in this process.
     if args.paths == ["-"]:
         return _run_stdin(args)
     result = lint_paths(args.paths, select=args.select, ignore=args.ignore, fix=args.fix,
