@@ -26,6 +26,7 @@ COMMAND_PAGES = {
     "lsp": DOCS / "integrations.md",
     "clean": DOCS / "lint.md",
     "runtime-ops": DOCS / "runtime.md",
+    "daemon": DOCS / "lint.md",
 }
 
 
