@@ -18,9 +18,11 @@ import libcst as cst
 
 from torchready.lint.analysis.capture_calls import captures_in, names_a_capture
 from torchready.lint.analysis.project_facts import ProjectFacts
+from torchready.lint import forked
 from torchready.lint.analysis.traversal import visit_batched
 from torchready.lint.context import FileContext, Report
 from torchready.lint.fixes import fix_to_edits
+from torchready.lint.reparse import parse_module
 from torchready.lint.rule import Rule
 from torchready.lint.suppression import is_suppressed
 from torchready.lint.targets import SCRIPT, infer_targets
@@ -87,27 +89,44 @@ def _analyse_parsed(source: str, path: str, rules: Sequence[type[Rule]],
                     project: ProjectFacts | None, want_summary: bool,
                     only_reached: bool = False) -> Analysis:
     try:
-        module = cst.parse_module(source)
+        module = parse_module(source, python_ast, path)
     except cst.ParserSyntaxError as error:
         return Analysis([syntax_error(path, source, error)])
     context = FileContext(path, source, module, python_ast, targets, project)
     context.only_reached = only_reached
-    rules = [rule for rule in rules if _concerns(rule, targets)]
+    summary = _start_summary(context, project) if want_summary else None
+    try:
+        diagnostics = _lint(context, [rule for rule in rules if _concerns(rule, targets)])
+    except BaseException:
+        if summary is not None:
+            summary.cancel()
+        raise
+    return Analysis(diagnostics, summary.result() if summary is not None else None)
+
+
+def _lint(context: FileContext, rules: Sequence[type[Rule]]) -> list[Diagnostic]:
     if rules:
         visitors = [rule(context) for rule in rules]
-        visit_batched(module, visitors, before_visit=context.enter, after_leave=context.leave)
+        visit_batched(context.module, visitors, before_visit=context.enter,
+                      after_leave=context.leave)
     diagnostics = [_diagnostic(context, report) for report in context.reports]
     diagnostics = [d for d in diagnostics if not _suppressed(context, d)]
-    if not want_summary:
-        return Analysis(sorted(set(diagnostics), key=lambda d: d.sort_key))
+    return sorted(set(diagnostics), key=lambda d: d.sort_key)
+
+
+def _start_summary(context: FileContext,
+                   project: ProjectFacts | None) -> forked.Pending[FileSummary]:
+    """The file's summary for the link, computed while the file is linted where it can be."""
     # Only project runs of several files summarize: a one-file run never imports it.
     from torchready.lint.project.summary import summarize
 
-    if project:
-        # The summary is the file's own view (the link adds the project's): linted with the
-        # facts of the last link, it is summarized from the same parse without them.
-        context = FileContext(path, source, module, python_ast, targets, None)
-    return Analysis(sorted(set(diagnostics), key=lambda d: d.sort_key), summarize(context))
+    # The summary is the file's own view (the link adds the project's): linted with the facts of
+    # the last link, the file is summarized from the same parse without them. Without such
+    # facts it is summarized from the lint's context, after the lint (sharing what the lint
+    # computed), or meanwhile by a forked child where the process allows it (the daemon).
+    own = context if not project else FileContext(
+        context.path, context.source, context.module, context.python_ast, context.targets, None)
+    return forked.start(lambda: summarize(own))
 
 
 def _python_parse(source: str) -> ast.Module | BaseException:

@@ -38,11 +38,18 @@ def names_a_capture(source: str) -> bool:
 
 
 def captures_in(tree: ast.Module) -> set[str]:
-    bindings = _import_bindings(tree)
-    found: set[str] = set()
+    # One walk finds the imports and the calls (the calls are resolved after it: an import may
+    # follow a call that uses it, inside a function).
+    imports: list[ast.Import | ast.ImportFrom] = []
+    calls: list[ast.Call] = []
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
+        if isinstance(node, ast.Call):
+            calls.append(node)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(node)
+    bindings = _import_bindings(imports)
+    found: set[str] = set()
+    for node in calls:
         name = _resolve(node.func, bindings)
         if name is None:
             continue
@@ -56,9 +63,9 @@ def captures_in(tree: ast.Module) -> set[str]:
     return found
 
 
-def _import_bindings(tree: ast.Module) -> dict[str, str]:
+def _import_bindings(imports: list[ast.Import | ast.ImportFrom]) -> dict[str, str]:
     bindings: dict[str, str] = {}
-    for node in ast.walk(tree):
+    for node in imports:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:

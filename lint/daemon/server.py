@@ -51,15 +51,20 @@ def serve(root: Path, idle_timeout: float = IDLE_TIMEOUT) -> int:
 
 def _load_the_linter() -> None:
     """Import what a run needs (libcst, the rules, the engine, the link) before the first
-    request, and keep the project memory from now on."""
+    request; from now on keep the project memory and parsed statements, and summarize an
+    edited file in a forked child while linting it."""
     import torchready.lint.engine  # noqa: F401
     import torchready.lint.fixes  # noqa: F401
     import torchready.lint.project.link  # noqa: F401
+    from torchready.lint.forked import allow_forking
     from torchready.lint.project.memory import keep_runs_in_memory
+    from torchready.lint.reparse import keep_statements
     from torchready.lint.rules import all_rules
 
     all_rules()
     keep_runs_in_memory()
+    keep_statements()
+    allow_forking()  # a single-threaded process of its own
 
 
 def _serve_requests(listener: socket.socket, root: Path, idle_timeout: float) -> None:

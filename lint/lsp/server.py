@@ -343,4 +343,7 @@ def build_server(debounce: float = DEBOUNCE_SECONDS) -> TorchreadyServer:
 
 
 def start_stdio(debounce: float = DEBOUNCE_SECONDS) -> None:
+    from torchready.lint.reparse import keep_statements
+
+    keep_statements()  # a document edited again is parsed again only where it changed
     build_server(debounce).start_io()

@@ -136,5 +136,5 @@ def empty_summary() -> "FileSummary":
     """The summary of a file that does not parse: it defines and calls nothing."""
     from torchready.lint.project.summary import FileSummary
 
-    return FileSummary({}, {}, {}, [])
+    return FileSummary({}, {}, {})
 

@@ -17,7 +17,6 @@ from typing import Any, Iterator
 import libcst as cst
 
 from torchready.lint.analysis.calls import binds_self, returns_of
-from torchready.lint.analysis.capture_calls import captures_in, names_a_capture
 from torchready.lint.analysis.imports import iter_statements
 from torchready.lint.analysis.model_code import (TRAINING_ONLY_SUFFIXES, FunctionInfo, ModelCode,
                                                  is_super_call)
@@ -134,7 +133,6 @@ class FileSummary:
     imports: dict[str, str]
     classes: dict[str, ClassSummary]
     functions: dict[str, FunctionSummary]  # qualname ("f", "Class.method") -> summary
-    captures: list[str]  # the capture targets the file's own calls name
     # What the file passes to torch.jit.script / trace / export: (target, qualified name)
     capture_roots: list[tuple[str, str]] = field(default_factory=list)
 
@@ -142,7 +140,6 @@ class FileSummary:
         return {"imports": self.imports,
                 "classes": {name: item.to_json() for name, item in self.classes.items()},
                 "functions": {name: item.to_json() for name, item in self.functions.items()},
-                "captures": self.captures,
                 "capture_roots": [list(root) for root in self.capture_roots]}
 
     def without_lines(self) -> dict[str, Any]:
@@ -160,7 +157,6 @@ class FileSummary:
                    {name: ClassSummary.from_json(item) for name, item in data["classes"].items()},
                    {name: FunctionSummary.from_json(name, item)
                     for name, item in data["functions"].items()},
-                   list(data["captures"]),
                    [(target, name) for target, name in data.get("capture_roots", [])])
 
 
@@ -182,9 +178,7 @@ def summarize(context) -> FileSummary:
             if reference is not None and reference not in model_code.classes and \
                     reference not in model_code.functions:
                 roots.append((target, reference))
-    captures = sorted(captures_in(context.python_ast)) \
-        if context.python_ast and names_a_capture(context.source) else []
-    return FileSummary(dict(imports.bindings), classes, functions, captures, roots)
+    return FileSummary(dict(imports.bindings), classes, functions, roots)
 
 
 def _class_summary(model_code: ModelCode, name: str) -> ClassSummary:

@@ -99,6 +99,31 @@ def test_daemon_sees_an_edit_that_keeps_size_and_mtime(project):
     assert "TR102" not in {d["code"] for d in json.loads(after.stdout)["diagnostics"]}
 
 
+def test_daemon_follows_a_series_of_edits_like_fresh_runs(project):
+    """The daemon parses an edited file again from the statements it kept and summarizes it in
+    a forked child: after each edit its findings are those of a run without any cache."""
+    folder, environment = project
+    attention = folder / "attention.py"
+    original = attention.read_text()
+    helper = "\n\ndef scale(x):\n    return x / math.sqrt(x.size(-1))\n"
+    edits = [
+        original.replace("math.sqrt(head_dim)", "head_dim ** 0.5"),  # inside a method
+        original + helper,  # a new top-level function (the project links again)
+        original.replace("\nclass ", "\n# a comment between statements\n\nclass ", 1) + helper,
+        original + helper + helper,  # two equal pieces
+        original,
+    ]
+    lint(folder, environment, "--format", "json", ".")
+    for edited in edits:
+        attention.write_text(edited)
+        served = lint(folder, environment, "--format", "json", ".")
+        fresh = lint(folder, environment, "--no-cache", "--format", "json", ".", daemon=False)
+        assert UNAVAILABLE not in served.stderr
+        assert (served.returncode, served.stdout) == (fresh.returncode, fresh.stdout)
+    findings = json.loads(served.stdout)["diagnostics"]
+    assert "TR102" in {d["code"] for d in findings if d["path"] == "attention.py"}
+
+
 def test_daemon_reports_bad_input_like_a_one_shot_run(project):
     folder, environment = project
     missing = assert_same_run(folder, environment, "no_such_file.py")

@@ -13,7 +13,7 @@ import libcst as cst
 import pytest
 from libcst._nodes.base import CSTNode
 
-from helpers import ROOT
+from helpers import ROOT, real_sources
 from torchready.lint.analysis import traversal
 from torchready.lint.rules import all_rules
 
@@ -32,15 +32,8 @@ VISITS = {"visit_required", "visit_optional", "visit_sentinel", "visit_sequence"
 
 
 def sources() -> list[Path]:
-    # The fixtures, the lint tests (their own code: most node kinds) and ten real model files.
     # Every node class's order is checked on its own above; these check whole traversals.
-    paths = sorted((ROOT / "fixtures").rglob("*.py")) + sorted((ROOT / "tests/lint").glob("*.py"))
-    try:
-        import transformers
-    except ImportError:
-        return paths
-    models = sorted((Path(transformers.__file__).parent / "models").glob("*/modeling_*.py"))
-    return paths + models[::max(1, len(models) // 10)]
+    return real_sources(models=10)
 
 
 def _source_order(kind: type) -> list[str]:

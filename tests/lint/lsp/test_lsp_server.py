@@ -182,6 +182,25 @@ def test_changes_are_debounced_per_document(session: LspSession, workspace: Path
     assert elapsed >= 0.3  # and only after the pause
 
 
+def test_a_document_edited_again_and_again_gets_the_findings_of_a_fresh_lint(session, workspace):
+    """The server parses an edited document again only in the statements that changed: after
+    each edit its findings (codes and places) are those of a fresh lint of the same text."""
+    path = workspace / "edited_model.py"
+    uri = session.open(path, MODEL)
+    session.diagnostics(uri, 1)
+    helper = "\n\ndef scale(x):\n    return x / math.sqrt(x.size(-1))\n"
+    edits = [MODEL.replace("tag = ", "# a comment\n        tag = "),  # lines move in a method
+             MODEL + helper,  # a new function after the last statement
+             MODEL.replace("\nmodel = ", helper + "\nmodel = ") + helper,  # two equal pieces
+             MODEL]
+    for version, text in enumerate(edits, start=2):
+        session.change(uri, text, version)
+        published = session.diagnostics(uri, version)
+        fresh = engine_findings(text, path)
+        assert sorted((str(d.code), d.range.start.line + 1) for d in published) == \
+            sorted((d.code, d.line) for d in fresh)
+
+
 def test_settings_come_from_the_documents_pyproject(session: LspSession, workspace: Path):
     project = workspace / "configured"
     project.mkdir()
