@@ -30,9 +30,9 @@ from typing import Sequence
 
 import libcst as cst
 
-# Files whose pieces are kept (the daemon lints a few edited files at a time, an editor a few
-# open ones).
-MAX_FILES = 64
+# Lines whose parse is kept, the most recently parsed files first (the daemon lints a few edited
+# files at a time, an editor a few open ones): a parse kept takes about 3 kB a line.
+MAX_LINES = 30_000
 
 _kept: StatementMemory | None = None
 
@@ -56,8 +56,9 @@ def keep_statements() -> None:
 
 class StatementMemory:
     def __init__(self) -> None:
-        # path -> {piece text: the piece's parse}; only the pieces of the file's last parse
-        self._files: OrderedDict[str, dict[str, cst.Module]] = OrderedDict()
+        # path -> ({piece text: the piece's parse}, lines): the pieces of the file's last parse
+        self._files: OrderedDict[str, tuple[dict[str, cst.Module], int]] = OrderedDict()
+        self._lines = 0
         self._lock = threading.Lock()  # the language server parses in worker threads
 
     def parse(self, source: str, python_ast: ast.Module, path: str) -> cst.Module:
@@ -65,7 +66,8 @@ class StatementMemory:
         if pieces is None:
             return cst.parse_module(source)
         with self._lock:
-            known = self._files.pop(path, {})
+            known, lines = self._files.pop(path, ({}, 0))
+            self._lines -= lines
         modules: list[cst.Module] = []
         try:
             for piece in pieces:
@@ -76,9 +78,14 @@ class StatementMemory:
         except cst.ParserSyntaxError:
             return cst.parse_module(source)  # raises with the error's place in the whole file
         with self._lock:
-            self._files[path] = dict(zip(pieces, modules))
-            while len(self._files) > MAX_FILES:
-                self._files.popitem(last=False)
+            _, lines = self._files.pop(path, ({}, 0))  # (another thread parsed it meanwhile)
+            self._lines -= lines
+            lines = source.count("\n")
+            self._files[path] = (dict(zip(pieces, modules)), lines)
+            self._lines += lines
+            while self._lines > MAX_LINES and len(self._files) > 1:
+                _, (_, dropped) = self._files.popitem(last=False)
+                self._lines -= dropped
         return _joined(modules) or cst.parse_module(source)
 
 

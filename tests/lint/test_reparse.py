@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import real_sources
+from torchready.lint import reparse
 from torchready.lint.reparse import StatementMemory
 
 
@@ -110,3 +111,18 @@ def test_files_it_does_not_cut_are_parsed_whole():
     memory = StatementMemory()
     for source in ["x = 1\r\ny = 2\r\n", "x = 1\n", "", "# only a comment\n"]:
         assert_parses_as_whole(memory, source)
+
+
+def test_parses_are_kept_for_the_most_recent_files_up_to_a_number_of_lines(monkeypatch):
+    monkeypatch.setattr(reparse, "MAX_LINES", 10)
+    memory = StatementMemory()
+    source = "import torch\n\n\ndef f(x):\n    return x\n"  # 5 lines
+    first = {name: _parse_as(memory, source, name) for name in ("a.py", "b.py", "c.py")}
+    # c.py and b.py fit in 10 lines; a.py, parsed first, was dropped.
+    for name, reused in (("c.py", True), ("b.py", True), ("a.py", False)):
+        again = _parse_as(memory, source, name)
+        assert (again.body[1].body is first[name].body[1].body) is reused, name
+
+
+def _parse_as(memory: StatementMemory, source: str, path: str) -> cst.Module:
+    return memory.parse(source, ast.parse(source), path)
