@@ -96,6 +96,8 @@ def _pieces(source: str, python_ast: ast.Module) -> list[str] | None:
         return None
     starts: list[int] = []  # 0-based lines where a statement (or its first decorator) begins
     for statement in python_ast.body:
+        if statement.col_offset:
+            continue  # after a `;` (`x = [1,\n2]; y = 3`): part of the line before
         decorators = getattr(statement, "decorator_list", ())
         line = min([statement.lineno, *(decorator.lineno for decorator in decorators)]) - 1
         if not starts or line > starts[-1]:

@@ -55,6 +55,8 @@ STATEMENTS = [
     "import torch\n",
     "from torch import nn as neural\n",
     "a = 1; b = 2\n",
+    "c = [1,\n     2]; d = 3\n",
+    'e = """\n"""; f = 4\n',
     "x = (1,\n     2)\n",
     "y = 1 + \\\n    2\n",
     'TEXT = """\nnot code:\n    def f(): pass\n"""\n',
@@ -99,7 +101,7 @@ def test_generated_modules_parse_as_whole_before_and_after_an_edit(source, data)
     lines = source.split("\n")
     tree = ast.parse(source)
     starts = [min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]) - 1
-              for node in tree.body]
+              for node in tree.body if node.col_offset == 0]
     at = data.draw(st.sampled_from(starts or [0]))
     inserted = data.draw(st.sampled_from(STATEMENTS))
     edited = "\n".join(lines[:at]) + ("\n" if at else "") + inserted + "\n".join(lines[at:])
