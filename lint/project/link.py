@@ -86,6 +86,8 @@ class _Linker:
             self.index.add(file.module, Path(file.path), number)
         self._class_cache: dict[tuple[int, str], tuple[int, str] | None] = {}
         self._lineage_cache: dict[tuple[int, str], tuple[tuple[int, str], ...]] = {}
+        self._out_edges: dict[Node, list[Edge]] = {}
+        self.missing: dict[Node, list[str]] = {}
 
     # -- names ------------------------------------------------------------------------------
     def absolute(self, file: int, reference: str) -> str:
@@ -218,21 +220,23 @@ class _Linker:
             return self.find_method(*built, FORWARD) if built else None
         return None
 
-    def edges(self) -> tuple[dict[Node, list[Edge]], dict[Node, list[str]]]:
-        """The call graph, and per caller the qualified names its calls name that no file of
-        the project defines (what --follow-imports looks for)."""
-        graph: dict[Node, list[Edge]] = {}
-        missing: dict[Node, list[str]] = {}
-        for file, project_file in enumerate(self.files):
-            for qualname, function in project_file.summary.functions.items():
-                caller = (file, qualname)
-                for site in function.calls:
-                    callee = self.callee(caller, site)
-                    if callee is not None and callee != caller:
-                        graph.setdefault(caller, []).append(Edge(caller, callee, site))
-                    elif callee is None and site.kind in (NAME, ATTRIBUTE):
-                        missing.setdefault(caller, []).append(self.absolute(file, site.target))
-        return graph, missing
+    def out_edges(self, caller: Node) -> list[Edge]:
+        """The calls `caller` makes into functions of the project; the qualified names it calls
+        that no file of the project defines go to `self.missing` (what --follow-imports looks
+        for). Resolved when the walk from the roots first reaches the caller: the functions no
+        root reaches (most of a big project's) are never resolved."""
+        found = self._out_edges.get(caller)
+        if found is not None:
+            return found
+        found = self._out_edges[caller] = []
+        file, qualname = caller
+        for site in self.function(caller).calls:
+            callee = self.callee(caller, site)
+            if callee is not None and callee != caller:
+                found.append(Edge(caller, callee, site))
+            elif callee is None and site.kind in (NAME, ATTRIBUTE):
+                self.missing.setdefault(caller, []).append(self.absolute(file, site.target))
+        return found
 
     def roots(self, modules: set[tuple[int, str]]) -> dict[str, list[Node]]:
         forwards = []
@@ -270,8 +274,7 @@ class _Linker:
         return {role: [node for node in dict.fromkeys(nodes) if not self.files[node[0]].followed]
                 for role, nodes in (("traced", traced), ("scripted", scripted))}
 
-    def reach(self, roots: list[Node], graph: dict[Node, list[Edge]], role: str,
-              explicit: set[Node]) -> dict[Node, Edge | None]:
+    def reach(self, roots: list[Node], role: str, explicit: set[Node]) -> dict[Node, Edge | None]:
         """Breadth first from the roots: node -> the edge it was first reached by."""
         reached: dict[Node, Edge | None] = {}
         queue: deque[tuple[Node, Edge | None]] = deque((root, None) for root in roots)
@@ -282,7 +285,7 @@ class _Linker:
             if role == "traced" and node in explicit:
                 continue  # a scripted function called from traced code stays compiled
             reached[node] = edge
-            for out in graph.get(node, ()):
+            for out in self.out_edges(node):
                 if role == "traced" and out.site.dead:
                     continue
                 if out.callee not in reached:
@@ -367,16 +370,15 @@ class _Linker:
     # -- the result -------------------------------------------------------------------------
     def run(self) -> LinkResult:
         modules = self.module_classes()
-        graph, missing = self.edges()
         roots = self.roots(modules)
         explicit = {(file, qualname) for file, project_file in enumerate(self.files)
                     for qualname, function in project_file.summary.functions.items()
                     if function.explicitly_scripted}
-        reached = {role: self.reach(nodes, graph, role, explicit)
+        reached = {role: self.reach(nodes, role, explicit)
                    for role, nodes in roots.items()}
         live_nodes = set(reached["traced"]) | set(reached["scripted"])
-        live = [edge for node in live_nodes for edge in graph.get(node, ())]
-        unresolved = {name for node in live_nodes for name in missing.get(node, ())}
+        live = [edge for node in live_nodes for edge in self.out_edges(node)]
+        unresolved = {name for node in live_nodes for name in self.missing.get(node, ())}
         for file, project_file in enumerate(self.files):
             for name, item in project_file.summary.classes.items():
                 for base in item.bases:
