@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import libcst as cst
 
+from torchready.lint import forked
 from torchready.lint.analysis.capture_calls import captures_in, names_a_capture
 from torchready.lint.analysis.project_facts import ProjectFacts
-from torchready.lint import forked
 from torchready.lint.analysis.traversal import visit_batched
 from torchready.lint.context import FileContext, Report
 from torchready.lint.fixes import fix_to_edits

@@ -229,7 +229,7 @@ class _Linker:
         if found is not None:
             return found
         found = self._out_edges[caller] = []
-        file, qualname = caller
+        file = caller[0]
         for site in self.function(caller).calls:
             callee = self.callee(caller, site)
             if callee is not None and callee != caller:
